@@ -1,0 +1,91 @@
+"""The message context: what one flow carries through the pipeline.
+
+It holds the properties of each Synapse scope, the transport headers, the request
+line as the mediators see it, and the trace. Every stage writes what it decided to the
+trace; the log, the flow comment and the dry-run output are all built from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .headers import TransportHeaders
+
+_message_ids = itertools.count(1)
+
+# Header names whose values are credentials; the trace shows them masked.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "apikey",
+        "internal-key",
+        "x-jwt-assertion",
+        "custom",
+    }
+)
+
+
+def mask(value: Any) -> str:
+    """Return a form of a secret value that shows its shape but not its content."""
+    if not isinstance(value, str):
+        return repr(value)
+    scheme, sep, rest = value.partition(" ")
+    if sep and scheme.isalpha() and rest:
+        return f"{scheme} ****"
+    return "****" if value else ""
+
+
+def shown(name: str, value: Any) -> str:
+    """Return `value` as the trace shows it: masked when `name` is a secret header."""
+    if name.lower() in SECRET_HEADERS:
+        return mask(value)
+    return value if isinstance(value, str) else repr(value)
+
+
+@dataclass(slots=True)
+class TraceStep:
+    """One thing the gateway decided or changed while handling a flow."""
+
+    stage: str
+    summary: str
+    file: str | None = None
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        step: dict[str, Any] = {"stage": self.stage, "summary": self.summary}
+        if self.file is not None:
+            step["file"] = self.file
+            step["line"] = self.line
+        return step
+
+
+@dataclass(slots=True)
+class MessageContext:
+    """Properties by scope, transport headers and trace of one request."""
+
+    headers: TransportHeaders
+    method: str
+    to: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    axis2: dict[str, Any] = field(default_factory=dict)
+    operation: dict[str, Any] = field(default_factory=dict)
+    trace: list[TraceStep] = field(default_factory=list)
+    message_id: str = ""
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.axis2["HTTP_METHOD"] = self.method
+        self.message_id = f"urn:uuid:gateway-{next(_message_ids)}"
+        self.started = time.time()
+
+    def record(
+        self, stage: str, summary: str, file: str | None = None, line: int | None = None
+    ) -> None:
+        """Append a step to the trace."""
+        self.trace.append(TraceStep(stage, summary, file, line))

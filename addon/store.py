@@ -1,0 +1,348 @@
+"""The registered-application table: applications, subscriptions and access tokens.
+
+SQLite is the embedded default. The proxy reads through one read-only connection in
+autocommit mode, so each lookup is its own short transaction and sees a token issued or
+revoked by the command line on the very next request. Facts that shape this module:
+
+- `sqlite3.connect` silently creates a missing file; both sides open with a `mode=`
+  URI instead, and only the command line may create the database.
+- A connection in Python's legacy transaction mode can stay inside a transaction after
+  a failed statement and keep serving an old snapshot; `isolation_level=None` avoids it.
+- In WAL mode readers never wait for the writer, so the proxy's event loop is not held
+  up by a command-line write. Writers take `BEGIN IMMEDIATE` so that two writers queue
+  on the busy timeout instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .credentials import new_opaque_token, token_hash
+
+SCHEMA_VERSION = 1
+
+KEY_TYPES = ("PRODUCTION", "SANDBOX")
+SUBSCRIPTION_STATES = (
+    "UNBLOCKED",
+    "BLOCKED",
+    "PROD_ONLY_BLOCKED",
+    "ON_HOLD",
+    "REJECTED",
+)
+
+# Each entry upgrades the schema from the version before it; PRAGMA user_version
+# records how far a database has come.
+MIGRATIONS: dict[int, str] = {
+    1: """
+        CREATE TABLE applications (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            tier TEXT NOT NULL DEFAULT 'Unlimited',
+            owner TEXT NOT NULL DEFAULT 'admin',
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE subscriptions (
+            id INTEGER PRIMARY KEY,
+            application_id INTEGER NOT NULL
+                REFERENCES applications(id) ON DELETE CASCADE,
+            api_name TEXT NOT NULL,
+            api_version TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'UNBLOCKED',
+            created_at INTEGER NOT NULL,
+            UNIQUE (application_id, api_name, api_version)
+        );
+        CREATE TABLE access_tokens (
+            token_hash TEXT PRIMARY KEY,
+            application_id INTEGER NOT NULL
+                REFERENCES applications(id) ON DELETE CASCADE,
+            key_type TEXT NOT NULL CHECK (key_type IN ('PRODUCTION', 'SANDBOX')),
+            scopes TEXT NOT NULL DEFAULT '',
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX access_tokens_application ON access_tokens(application_id);
+    """,
+}
+
+
+class StoreError(Exception):
+    """The database is missing, unreadable, or of an unknown schema version."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What the store knows about one access token, for one API."""
+
+    application_id: int
+    application_name: str
+    application_tier: str
+    application_owner: str
+    key_type: str
+    scopes: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    revoked: bool
+    subscription_tier: str | None
+    subscription_state: str | None
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+
+def _connect(path: Path, mode: str) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=2.0)
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot open database {path}: {e}") from e
+    return conn
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path} is not a usable SQLite database: {e}") from e
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, this gateway needs "
+            f"{SCHEMA_VERSION}; run any 'python -m addon' command to upgrade it"
+        )
+
+
+class TokenStore:
+    """Read-only access to the table, as the proxy uses it on every request."""
+
+    _LOOKUP = """
+        SELECT t.application_id, a.name, a.tier, a.owner, t.key_type, t.scopes,
+               t.issued_at, t.expires_at, t.revoked, s.tier, s.state
+        FROM access_tokens AS t
+        JOIN applications AS a ON a.id = t.application_id
+        LEFT JOIN subscriptions AS s
+            ON s.application_id = t.application_id
+            AND s.api_name = ? AND s.api_version = ?
+        WHERE t.token_hash = ?
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(
+                f"database {self.path} does not exist; create it with "
+                "'python -m addon apps create NAME'"
+            )
+        self._conn = _connect(self.path, "ro")
+        self._conn.execute("PRAGMA query_only = 1")
+        self._conn.execute("PRAGMA busy_timeout = 200")
+        _check_schema(self._conn, self.path)
+
+    def lookup(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
+        """Return the token with SHA-256 `digest` and its subscription to one API."""
+        row = self._conn.execute(self._LOOKUP, (api_name, api_version, digest)).fetchone()
+        if row is None:
+            return None
+        return TokenRecord(
+            application_id=row[0],
+            application_name=row[1],
+            application_tier=row[2],
+            application_owner=row[3],
+            key_type=row[4],
+            scopes=tuple(row[5].split()),
+            issued_at=row[6],
+            expires_at=row[7],
+            revoked=bool(row[8]),
+            subscription_tier=row[9],
+            subscription_state=row[10],
+        )
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSummary:
+    fingerprint_hash: str
+    key_type: str
+    scopes: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationSummary:
+    name: str
+    tier: str
+    subscriptions: tuple[tuple[str, str, str, str], ...]
+    tokens: tuple[TokenSummary, ...]
+
+
+class Registry:
+    """Read-write access for the command line: applications, subscriptions, tokens."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise StoreError(
+                f"database {self.path} does not exist; create it with "
+                "'python -m addon apps create NAME'"
+            )
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path, "rwc" if create else "rw")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA busy_timeout = 2000")
+        self._migrate()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a usable SQLite database: {e}") from e
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this "
+                f"gateway's {SCHEMA_VERSION}; update the gateway"
+            )
+        if version == 0:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._write() as conn:
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    def _application_id(self, name: str) -> int:
+        row = self._conn.execute(
+            "SELECT id FROM applications WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(
+                f"application {name!r} not found; create it with "
+                f"'python -m addon apps create {name}'"
+            )
+        return row[0]
+
+    def create_application(self, name: str, *, tier: str = "Unlimited") -> bool:
+        """Create application `name`; return False when it already exists."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO applications (name, tier, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, tier, int(time.time())),
+            )
+            return cursor.rowcount == 1
+
+    def subscribe(
+        self,
+        application: str,
+        api_name: str,
+        api_version: str,
+        *,
+        tier: str = "Unlimited",
+        state: str = "UNBLOCKED",
+    ) -> None:
+        """Subscribe `application` to an API, or update the tier and state."""
+        if state not in SUBSCRIPTION_STATES:
+            raise StoreError(f"invalid subscription state {state!r}")
+        app_id = self._application_id(application)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO subscriptions "
+                "(application_id, api_name, api_version, tier, state, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (application_id, api_name, api_version) "
+                "DO UPDATE SET tier = excluded.tier, state = excluded.state",
+                (app_id, api_name, api_version, tier, state, int(time.time())),
+            )
+
+    def issue_token(
+        self,
+        application: str,
+        *,
+        validity: int = 3600,
+        key_type: str = "PRODUCTION",
+        scopes: tuple[str, ...] = (),
+        now: float | None = None,
+    ) -> str:
+        """Issue a new opaque token for `application` and return it."""
+        if key_type not in KEY_TYPES:
+            raise StoreError(f"invalid key type {key_type!r}")
+        app_id = self._application_id(application)
+        token = new_opaque_token()
+        issued = int(time.time() if now is None else now)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO access_tokens "
+                "(token_hash, application_id, key_type, scopes, issued_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash(token), app_id, key_type, " ".join(scopes), issued,
+                 issued + validity),
+            )
+        return token
+
+    def revoke_token(self, token: str) -> bool:
+        """Revoke `token`; return False when the store does not know it."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE access_tokens SET revoked = 1 WHERE token_hash = ?",
+                (token_hash(token),),
+            )
+            return cursor.rowcount == 1
+
+    def applications(self) -> list[ApplicationSummary]:
+        """Return every application with its subscriptions and token summaries."""
+        result = []
+        apps = self._conn.execute(
+            "SELECT id, name, tier FROM applications ORDER BY name"
+        ).fetchall()
+        for app_id, name, tier in apps:
+            subscriptions = self._conn.execute(
+                "SELECT api_name, api_version, tier, state FROM subscriptions "
+                "WHERE application_id = ? ORDER BY api_name, api_version",
+                (app_id,),
+            ).fetchall()
+            tokens = self._conn.execute(
+                "SELECT token_hash, key_type, scopes, issued_at, expires_at, revoked "
+                "FROM access_tokens WHERE application_id = ? ORDER BY issued_at",
+                (app_id,),
+            ).fetchall()
+            result.append(
+                ApplicationSummary(
+                    name=name,
+                    tier=tier,
+                    subscriptions=tuple(tuple(s) for s in subscriptions),
+                    tokens=tuple(
+                        TokenSummary(t[0], t[1], tuple(t[2].split()), t[3], t[4], bool(t[5]))
+                        for t in tokens
+                    ),
+                )
+            )
+        return result
