@@ -269,7 +269,9 @@ def load_config(path: Path, sequences_folder: Path | None = None) -> GatewayConf
                 file=shown,
                 line=_line(document, str(key)),
             )
-    apis_raw = document.get("apis") or []
+    apis_raw = document.get("apis", [])
+    if apis_raw is None:
+        apis_raw = []
     if not isinstance(apis_raw, list):
         raise ConfigError("'apis' must be a list", file=shown, line=_line(document, "apis"))
 

@@ -3,11 +3,12 @@
 dispatch (which API) -> authenticate (which application; the token leaves the
 Authorization header) -> in-sequence (the API's mediation) -> route (the backend URL).
 Each stage records what it decided in the message context's trace. A stage that
-rejects the request raises GatewayError; this module knows nothing of mitmproxy.
+rejects the request raises GatewayError. This module does not depend on mitmproxy.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import dispatch
@@ -20,7 +21,7 @@ from .route import backend_path, backend_url
 from .store import TokenStore
 
 # Characters that would end a header line or the request line early.
-_FORBIDDEN_IN_HEADER = ("\r", "\n", "\0")
+_FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\0]")
 
 
 @dataclass(slots=True)
@@ -37,7 +38,7 @@ class Forward:
 
 @dataclass(slots=True)
 class Outcome:
-    """What the pipeline decided for one request."""
+    """The decisions of the pipeline for one request."""
 
     api: ApiConfig | None = None
     auth: AuthResult | None = None
@@ -49,7 +50,7 @@ def process(
 ) -> Forward:
     """Run the request path for `ctx`, filling `outcome` as each stage decides.
 
-    Returns the backend request, or raises GatewayError with WSO2's answer.
+    Returns the backend request, or raises GatewayError carrying WSO2's response.
     """
     match = dispatch.select_api(config, path)
     if match is None:
@@ -120,7 +121,7 @@ def check_headers(ctx: MessageContext) -> None:
     the wire that would inject headers or a second request.
     """
     for name, value in ctx.headers:
-        if isinstance(value, str) and any(c in value for c in _FORBIDDEN_IN_HEADER):
+        if isinstance(value, str) and _FORBIDDEN_IN_HEADER.search(value):
             ctx.record("route", f"header {name} holds CR, LF or NUL: not sent")
             raise GatewayError(
                 "0",

@@ -76,9 +76,13 @@ class StoreError(Exception):
     """The database is missing, unreadable, or of an unknown schema version."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TokenRecord:
-    """What the store knows about one access token, for one API."""
+    """The stored facts about one access token, for one API.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    costs more per request than the rest of the token check.
+    """
 
     application_id: int
     application_name: str

@@ -14,10 +14,11 @@ from .xmlparse import parse_xml
 
 def display_path(path: Path) -> str:
     """Return `path` relative to the working directory when it lies below it."""
+    absolute = Path(os.path.abspath(path))
     try:
-        return os.path.relpath(path)
+        return str(absolute.relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        return str(absolute)
 
 
 def load_sequence_file(path: Path) -> Sequence:

@@ -1,0 +1,87 @@
+"""The registered-application table: schema, lookups, issue and revoke."""
+
+import sqlite3
+import time
+
+import pytest
+
+from addon.credentials import token_hash
+from addon.store import SCHEMA_VERSION, Registry, StoreError, TokenStore
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "gateway.db"
+    with Registry(path, create=True) as registry:
+        registry.create_application("App", tier="10PerMin")
+        registry.subscribe("App", "Api", "1.0.0", tier="Gold")
+    return path
+
+
+def test_store_keeps_only_token_hashes(db):
+    with Registry(db) as registry:
+        token = registry.issue_token("App")
+    raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b"")
+    assert token.encode() not in raw
+    rows = sqlite3.connect(db).execute("SELECT token_hash FROM access_tokens").fetchall()
+    assert rows == [(token_hash(token),)]
+
+
+def test_lookup_returns_application_and_subscription(db):
+    with Registry(db) as registry:
+        token = registry.issue_token("App", key_type="SANDBOX", validity=60)
+    store = TokenStore(db)
+    record = store.lookup(token_hash(token), "Api", "1.0.0")
+    assert record.application_name == "App"
+    assert record.application_tier == "10PerMin"
+    assert record.key_type == "SANDBOX"
+    assert record.subscription_tier == "Gold"
+    assert record.subscription_state == "UNBLOCKED"
+    assert not record.is_expired(time.time())
+    assert record.is_expired(time.time() + 61)
+    other = store.lookup(token_hash(token), "Other", "1.0.0")
+    assert other.subscription_state is None
+    assert store.lookup(token_hash("unknown"), "Api", "1.0.0") is None
+
+
+def test_reader_sees_revocation_at_once(db):
+    """The proxy's read connection sees a commit of another connection on its next query."""
+    store = TokenStore(db)
+    with Registry(db) as registry:
+        token = registry.issue_token("App")
+        assert not store.lookup(token_hash(token), "Api", "1.0.0").revoked
+        assert registry.revoke_token(token)
+        assert not registry.revoke_token("unknown")
+    assert store.lookup(token_hash(token), "Api", "1.0.0").revoked
+
+
+def test_reader_is_read_only(db):
+    store = TokenStore(db)
+    with pytest.raises(sqlite3.OperationalError):
+        store._conn.execute("DELETE FROM applications")
+
+
+def test_missing_database_is_not_created(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(StoreError, match="does not exist"):
+        TokenStore(path)
+    with pytest.raises(StoreError, match="does not exist"):
+        Registry(path)
+    assert not path.exists()
+
+
+def test_garbage_file_is_rejected(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        TokenStore(path)
+
+
+def test_schema_version_is_recorded(db):
+    version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION
+
+
+def test_unknown_application_is_a_clear_error(db):
+    with Registry(db) as registry, pytest.raises(StoreError, match="'Nope' not found"):
+        registry.issue_token("Nope")
