@@ -15,9 +15,10 @@ from .xmlparse import parse_xml
 def display_path(path: Path) -> str:
     """Return `path` relative to the working directory when it lies below it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def load_sequence_file(path: Path) -> Sequence:
