@@ -1,12 +1,13 @@
-# `make run` starts the gateway on the demo API; `make test` runs the test suite.
-# Both create the virtual environment in $(VENV) on first use.
+# `make run` starts the gateway on the demo API; `make web` starts the same gateway
+# under mitmweb; `make test` runs the test suite. Each creates the virtual
+# environment in $(VENV) on first use.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test bench clean
+.PHONY: run web test bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): requirements.txt
 
 run: $(STAMP)
 	$(BIN)/python -m demo.run
+
+web: $(STAMP)
+	$(BIN)/python -m demo.web
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

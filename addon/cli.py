@@ -1,5 +1,7 @@
 """Command line for the registered-application table: `python -m addon ...`.
 
+`python -m addon check` validates the config and sequences instead (see `check`).
+
 Every command takes `--config` and `--db`, which default as the addon's options do:
 `gateway.yaml` in the working directory and `gateway.db` beside it. Bad input exits
 with status 2 and one line on standard error. `tokens issue` prints the token alone on
@@ -15,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .check import run_check
 from .config import default_database, load_config
 from .credentials import fingerprint_of_hash
 from .errors import ConfigError
@@ -65,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
         prog="python -m addon",
-        description="Manage the gateway's applications, subscriptions and access tokens.",
+        description=(
+            "Manage the gateway's applications, subscriptions and access tokens; "
+            "check its config."
+        ),
         parents=[common],
     )
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -122,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke = token_commands.add_parser("revoke", parents=[common], help="revoke an access token")
     revoke.add_argument("token", help="the access token to revoke")
+
+    check = groups.add_parser(
+        "check",
+        parents=[common],
+        help="validate the config and every sequence file; exit 1 on any problem",
+    )
+    check.add_argument(
+        "--sequences",
+        help="folder of sequence files (default: 'sequences' beside the config file)",
+    )
     return parser
 
 
@@ -189,6 +205,9 @@ def _list(registry: Registry) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config_path, db_path = _paths(args)
+    if args.group == "check":
+        sequences = Path(args.sequences) if args.sequences else None
+        return run_check(config_path, sequences)
     command = (args.group, args.command)
     create = command == ("apps", "create")
     with Registry(db_path, create=create) as registry:

@@ -255,8 +255,77 @@ def default_database(config_path: Path) -> Path:
 
 
 def load_config(path: Path, sequences_folder: Path | None = None) -> GatewayConfig:
-    """Load and validate the config at `path` and the sequences it uses."""
+    """Load and validate the config at `path` and the sequences it uses.
+
+    Raises ConfigError, or ConfigErrors when there are several problems.
+    """
+    config, errors = check_config(path, sequences_folder)
+    if errors:
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    assert config is not None
+    return config
+
+
+def check_config(
+    path: Path, sequences_folder: Path | None = None
+) -> tuple[GatewayConfig | None, list[ConfigError]]:
+    """Load the config at `path` and its sequences, collecting every problem found.
+
+    Each sequence file and each API is checked on its own, so one broken file or API
+    does not hide the problems of the others. Within one of them, checking stops at
+    its first problem. Returns the config (None if there was any problem) and the
+    problems: a config file that cannot be read at all first, then the problems of
+    the sequence files, then those of the APIs.
+    """
     shown = display_path(path)
+    errors: list[ConfigError] = []
+    folder = sequences_folder or default_sequences_folder(path)
+    sequences, sequence_errors = SequenceLibrary.load(folder)
+    broken = {
+        Path(e.file).stem for e in sequence_errors if e.file and e.file.endswith(".xml")
+    }
+
+    try:
+        apis_raw = _read_apis(path, shown, errors)
+    except ConfigError as e:
+        return None, [e, *sequence_errors]
+
+    apis: list[ApiConfig] = []
+    seen: dict[str, ApiConfig] = {}
+    for raw in apis_raw:
+        try:
+            checked = _without_broken_sequence(shown, raw, broken, errors)
+            api = _parse_api(shown, checked, sequences)
+        except ConfigError as e:
+            errors.append(e)
+            continue
+        key = api.full_context
+        if key in seen:
+            errors.append(
+                ConfigError(
+                    f"API {api.name!r} has the same context and version as {seen[key].name!r} "
+                    f"({key}, defined at {seen[key].source})",
+                    file=shown,
+                    line=_line(raw),
+                )
+            )
+            continue
+        seen[key] = api
+        apis.append(api)
+    if sequence_errors or errors:
+        return None, [*sequence_errors, *errors]
+    config = GatewayConfig(
+        path=path,
+        sequences_folder=folder,
+        apis=tuple(apis),
+        sequences=sequences,
+        generation=next(_generations),
+    )
+    return config, []
+
+
+def _read_apis(path: Path, shown: str, errors: list[ConfigError]) -> list[Any]:
+    """Return the `apis` list of the file; add top-level problems to `errors`."""
     document = read_yaml(path)
     if document is None:
         document = {}
@@ -264,40 +333,41 @@ def load_config(path: Path, sequences_folder: Path | None = None) -> GatewayConf
         raise ConfigError("the top level must be a mapping with an 'apis' list", file=shown, line=1)
     for key in document:
         if key not in TOP_LEVEL_FIELDS:
-            raise ConfigError(
-                f"unknown top-level field {key!r}; accepted: {', '.join(TOP_LEVEL_FIELDS)}",
-                file=shown,
-                line=_line(document, str(key)),
+            errors.append(
+                ConfigError(
+                    f"unknown top-level field {key!r}; accepted: {', '.join(TOP_LEVEL_FIELDS)}",
+                    file=shown,
+                    line=_line(document, str(key)),
+                )
             )
     apis_raw = document.get("apis", [])
     if apis_raw is None:
         apis_raw = []
     if not isinstance(apis_raw, list):
         raise ConfigError("'apis' must be a list", file=shown, line=_line(document, "apis"))
+    return apis_raw
 
-    folder = sequences_folder or default_sequences_folder(path)
-    sequences, errors = SequenceLibrary.load(folder)
-    if errors:
-        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
 
-    apis: list[ApiConfig] = []
-    seen: dict[str, ApiConfig] = {}
-    for raw in apis_raw:
-        api = _parse_api(shown, raw, sequences)
-        key = api.full_context
-        if key in seen:
-            raise ConfigError(
-                f"API {api.name!r} has the same context and version as {seen[key].name!r} "
-                f"({key}, defined at {seen[key].source})",
-                file=shown,
-                line=_line(raw),
-            )
-        seen[key] = api
-        apis.append(api)
-    return GatewayConfig(
-        path=path,
-        sequences_folder=folder,
-        apis=tuple(apis),
-        sequences=sequences,
-        generation=next(_generations),
+def _without_broken_sequence(
+    shown: str, api: Any, broken: set[str], errors: list[ConfigError]
+) -> Any:
+    """Return `api` without its in_sequence when that names a sequence file that failed.
+
+    The file's own problem is reported already; the API is still checked for the rest.
+    """
+    if not isinstance(api, _Mapping) or api.get("in_sequence") not in broken:
+        return api
+    name = api.get("in_sequence")
+    errors.append(
+        _api_error(
+            shown,
+            api,
+            api.get("name") if isinstance(api.get("name"), str) else None,
+            "in_sequence",
+            f"names sequence {name!r}, whose file failed to load (see its problem)",
+        )
     )
+    rest = _Mapping({k: v for k, v in api.items() if k != "in_sequence"})
+    rest.line = api.line
+    rest.lines = api.lines
+    return rest

@@ -8,6 +8,7 @@ trace; the log, the flow comment and the dry-run output are all built from it.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,18 @@ SECRET_HEADERS = frozenset(
 )
 
 
+# Words in other header names that mark a credential, such as X-Api-Key or X-Auth-Token.
+_SECRET_NAME_PARTS = re.compile(
+    r"auth|token|secret|passw|api-?key|session|cookie|signature|credential",
+    re.IGNORECASE,
+)
+
+
+def is_secret_header(name: str) -> bool:
+    """Return whether the value of header `name` is a credential the trace must mask."""
+    return name.lower() in SECRET_HEADERS or _SECRET_NAME_PARTS.search(name) is not None
+
+
 def mask(value: Any) -> str:
     """Return a form of a secret value that shows its shape but not its content."""
     if not isinstance(value, str):
@@ -43,7 +56,7 @@ def mask(value: Any) -> str:
 
 def shown(name: str, value: Any) -> str:
     """Return `value` as the trace shows it: masked when `name` is a secret header."""
-    if name.lower() in SECRET_HEADERS:
+    if is_secret_header(name):
         return mask(value)
     return value if isinstance(value, str) else repr(value)
 

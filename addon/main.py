@@ -18,7 +18,11 @@ if getattr(sys.modules.get("addon"), "loaded_by_script", False):
         del sys.modules[_name]
 
 import addon  # noqa: E402
+from addon.commands import GatewayCommands  # noqa: E402
 from addon.gateway import Gateway  # noqa: E402
+from addon.reload import ConfigWatcher  # noqa: E402
 
 addon.loaded_by_script = True
-addons = [Gateway()]
+# The gateway, the watcher that reloads its config files, and its gateway.* commands.
+gateway = Gateway()
+addons = [gateway, ConfigWatcher(gateway), GatewayCommands(gateway)]

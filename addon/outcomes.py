@@ -1,0 +1,42 @@
+"""What became of a flow, with the mitmweb mark for each outcome.
+
+Every part of the gateway that decides a flow's fate names it with one of these
+constants: the log line, `flow.metadata`, the flow comment and the mark all use them.
+A gateway error is classified by the WSO2 sequence that builds its response (`handler`).
+"""
+
+from __future__ import annotations
+
+FORWARDED = "forwarded"
+REJECTED = "rejected"  # an authentication failure: 900901, 900902, 900908...
+THROTTLED = "throttled"
+MEDIATION_FAULT = "mediation-fault"  # the fault sequence builds the response
+NO_API = "no-api"  # no API matches the request, so the main sequence returns 404
+BACKEND_FAILURE = (
+    "backend-failure"  # the backend was unreachable or broke the connection
+)
+INTERNAL_ERROR = "internal-error"  # a bug in the gateway; the client gets a 500
+
+# The WSO2 sequence that answers a GatewayError, and the outcome it stands for.
+HANDLER_OUTCOMES = {
+    "_auth_failure_handler_": REJECTED,
+    "_throttle_out_handler_": THROTTLED,
+    "fault": MEDIATION_FAULT,
+    "main": NO_API,
+}
+
+# mitmproxy's emoji names; mitmweb shows the emoji beside the flow's path.
+MARKS = {
+    FORWARDED: ":white_check_mark:",
+    REJECTED: ":no_entry:",
+    THROTTLED: ":hourglass:",
+    MEDIATION_FAULT: ":boom:",
+    NO_API: ":grey_question:",
+    BACKEND_FAILURE: ":electric_plug:",
+    INTERNAL_ERROR: ":fire:",
+}
+
+
+def outcome_of_handler(handler: str) -> str:
+    """Return the outcome of a GatewayError whose response `handler` builds."""
+    return HANDLER_OUTCOMES.get(handler, MEDIATION_FAULT)

@@ -1,0 +1,240 @@
+"""The trace of one flow as plain data, and its text for mitmweb and the commands.
+
+The gateway keeps one dict per flow in `flow.metadata["gateway"]`. It records the API
+elected, the caller (application, key type, tier, token fingerprint), the outcome with
+its WSO2 code, the backend URL and each step the message context recorded. It also
+records the header difference between what the client sent and what the backend
+received. The dict contains only strings, numbers, lists and dicts, so saved flows
+keep it.
+
+mitmweb shows a flow's comment but not its metadata, so `render` turns the dict into the
+text of `flow.comment` and `annotate` sets the mark of the outcome.
+
+Secrets: a header whose name marks a credential shows as its scheme, `****` and the
+fingerprint of the credential, so the same value can be followed from one header to
+another without being shown. Values of those headers are also blanked out of every step
+summary, in case a mediator copied one into a property of another name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mitmproxy import http
+
+from . import outcomes
+from .context import MessageContext, is_secret_header, mask
+from .credentials import fingerprint
+from .pipeline import Outcome
+
+# Values shorter than this are not blanked out of step summaries: they would match too
+# much ordinary text.
+MIN_REDACTED_LENGTH = 4
+
+HeaderFields = Iterable[tuple[bytes, bytes]]
+
+# Left out of the header difference. mitmproxy's reverse mode replaces the client's Host
+# with the reverse target's before any hook runs, so the client's value is unknown, and
+# the backend always gets its own address.
+_NOT_COMPARED = frozenset({"host"})
+
+
+def credential_part(value: str) -> str:
+    """Return the credential in a header value: the part after a scheme, or all."""
+    scheme, sep, rest = value.partition(" ")
+    if sep and scheme.isalpha() and rest.strip():
+        return rest.strip()
+    return value
+
+
+def masked(name: str, value: str) -> str:
+    """Return header `name`'s value as the trace shows it."""
+    if not is_secret_header(name):
+        return value
+    if not value:
+        return ""
+    return f"{mask(value)} ({fingerprint(credential_part(value))})"
+
+
+def _grouped(fields: HeaderFields) -> dict[str, tuple[str, list[str]]]:
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for raw_name, raw_value in fields:
+        name = raw_name.decode("latin-1")
+        key = name.lower()
+        if key not in _NOT_COMPARED:
+            groups.setdefault(key, (name, []))[1].append(raw_value.decode("latin-1"))
+    return groups
+
+
+def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, Any]]:
+    """Return the headers removed, added or changed between two header lists, but Host.
+
+    Each entry is `{"name", "change", "client", "backend"}` with every value masked
+    as `masked` does; a header that occurs several times lists all its values.
+    """
+    before = _grouped(client)
+    after = _grouped(backend)
+    changes: list[dict[str, Any]] = []
+    for key, (name, values) in before.items():
+        if key not in after:
+            change, new_values = "removed", []
+        elif after[key][1] != values:
+            change, new_values = "changed", after[key][1]
+        else:
+            continue
+        changes.append(
+            {
+                "name": name,
+                "change": change,
+                "client": [masked(name, v) for v in values],
+                "backend": [masked(name, v) for v in new_values],
+            }
+        )
+    for key, (name, values) in after.items():
+        if key not in before:
+            changes.append(
+                {
+                    "name": name,
+                    "change": "added",
+                    "client": [],
+                    "backend": [masked(name, v) for v in values],
+                }
+            )
+    return changes
+
+
+def secret_values(*header_lists: HeaderFields) -> set[str]:
+    """Return the values of credential headers, and their credentials, to blank out."""
+    found: set[str] = set()
+    for fields in header_lists:
+        for raw_name, raw_value in fields:
+            name = raw_name.decode("latin-1")
+            if not is_secret_header(name):
+                continue
+            value = raw_value.decode("latin-1")
+            for secret in (value, credential_part(value)):
+                if len(secret) >= MIN_REDACTED_LENGTH:
+                    found.add(secret)
+    return found
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace each of `secrets` in `text` with `****`, longest first."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "****")
+    return text
+
+
+def describe(
+    state: dict[str, Any],
+    ctx: MessageContext,
+    outcome: Outcome,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Copy what the pipeline decided for one request into `state`."""
+    if outcome.api is not None:
+        state["api"] = outcome.api.label
+        state["context"] = outcome.api.full_context
+    token = ctx.properties.get("gateway.token_fingerprint")
+    if token:
+        state["token"] = token
+    if outcome.auth is not None:
+        record = outcome.auth.record
+        state["application"] = record.application_name
+        state["key_type"] = record.key_type
+        state["tier"] = record.subscription_tier
+    hidden = tuple(secrets)
+    steps = []
+    for step in ctx.trace:
+        entry = step.as_dict()
+        if hidden:
+            entry["summary"] = redact(entry["summary"], hidden)
+        steps.append(entry)
+    state["trace"] = steps
+
+
+def _headline(state: dict[str, Any]) -> str:
+    outcome = state.get("outcome", "-")
+    details = []
+    if "code" in state:
+        details.append(f"{state['code']} {state.get('message', '')}".rstrip())
+    if "status" in state:
+        source = "backend status" if outcome == outcomes.FORWARDED else "status"
+        details.append(f"{source} {state['status']}")
+    if outcome == outcomes.BACKEND_FAILURE and state.get("error"):
+        details.append(state["error"])
+    return f"{outcome}: {', '.join(details)}" if details else outcome
+
+
+def _who(state: dict[str, Any]) -> str | None:
+    parts = []
+    if "application" in state:
+        parts.append(f"application {state['application']}")
+    if state.get("key_type"):
+        parts.append(f"key type {state['key_type']}")
+    if state.get("tier"):
+        parts.append(f"tier {state['tier']}")
+    if "token" in state:
+        parts.append(f"token {state['token']}")
+    return " · ".join(parts) if parts else None
+
+
+def _header_lines(changes: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for change in changes:
+        name = change["name"]
+        client = ", ".join(change["client"])
+        backend = ", ".join(change["backend"])
+        if change["change"] == "removed":
+            lines.append(f"  - {name}: {client}")
+        elif change["change"] == "added":
+            lines.append(f"  + {name}: {backend}")
+        else:
+            lines.append(f"  ~ {name}: {client} -> {backend}")
+    return lines
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    line = f"  {step['stage']}: {step['summary']}"
+    if step.get("file"):
+        line += f"  [{step['file']}:{step['line']}]"
+    return line
+
+
+def render(state: dict[str, Any]) -> str:
+    """Return the readable text of a flow's trace, as its comment shows it."""
+    lines = [_headline(state)]
+    where = []
+    if "api" in state:
+        where.append(f"API {state['api']}")
+    if "config_generation" in state:
+        where.append(f"config generation {state['config_generation']}")
+    if where:
+        lines.append(" · ".join(where))
+    who = _who(state)
+    if who:
+        lines.append(who)
+    if "backend" in state:
+        method = state.get("backend_method")
+        lines.append(
+            f"backend: {method} {state['backend']}"
+            if method
+            else f"backend: {state['backend']}"
+        )
+    changes = state.get("headers")
+    if changes:
+        lines.append("headers, client -> backend:")
+        lines.extend(_header_lines(changes))
+    steps = state.get("trace")
+    if steps:
+        lines.append("steps:")
+        lines.extend(_step_line(step) for step in steps)
+    return "\n".join(lines)
+
+
+def annotate(flow: http.HTTPFlow, state: dict[str, Any]) -> None:
+    """Set the flow's comment to the rendered trace and its mark to the outcome's."""
+    flow.comment = render(state)
+    flow.marked = outcomes.MARKS.get(state.get("outcome", ""), ":question:")
