@@ -12,24 +12,35 @@ after an error nothing is forwarded.
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import exceptions, http
 
-from . import pipeline
-from .answer import error_response, internal_error
+from . import edge, pipeline
+from .answer import error_response, internal_error, preflight_response
+from .backend_jwt import BackendJwtSigner
 from .config import GatewayConfig, default_database, load_config
 from .context import MessageContext
+from .cors import apply_cors_sequence
 from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
 from .store import StoreError, TokenStore
 
 logger = logging.getLogger(__name__)
 
-OPTIONS = ("gateway_config", "gateway_sequences", "gateway_db")
+OPTIONS = (
+    "gateway_config",
+    "gateway_sequences",
+    "gateway_db",
+    "gateway_wso2_version",
+    "gateway_backend_jwt",
+    "gateway_outbound_auth_header",
+)
 METADATA_KEY = "gateway"
+PROFILES = ("4.x", "3.x")
 
 
 class Gateway:
@@ -38,6 +49,7 @@ class Gateway:
     def __init__(self) -> None:
         self.config: GatewayConfig | None = None
         self.store: TokenStore | None = None
+        self.runtime = pipeline.Runtime()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -59,6 +71,27 @@ class Gateway:
             "SQLite file of applications, subscriptions and token hashes. "
             "Default: 'gateway.db' beside the config file.",
         )
+        loader.add_option(
+            "gateway_wso2_version",
+            str,
+            "4.x",
+            "Error profile: '4.x' (flat JSON, 404/405 for resource mismatch) or '3.x' "
+            "(XML ams:fault bodies, JSON only when Accept asks, 900906 for mismatch).",
+        )
+        loader.add_option(
+            "gateway_backend_jwt",
+            bool,
+            False,
+            "Add the backend JWT (X-JWT-Assertion, WSO2's [apim.jwt] enable), signed "
+            "with the key of the config's backend_jwt section.",
+        )
+        loader.add_option(
+            "gateway_outbound_auth_header",
+            bool,
+            False,
+            "Keep the token in the Authorization header towards the backend "
+            "(WSO2's [apim.oauth_config] enable_outbound_auth_header).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if not updated.intersection(OPTIONS):
@@ -68,7 +101,13 @@ class Gateway:
         sequences = Path(options.gateway_sequences) if options.gateway_sequences else None
         db_path = Path(options.gateway_db) if options.gateway_db else default_database(config_path)
         try:
+            if options.gateway_wso2_version not in PROFILES:
+                raise ConfigError(
+                    f"option gateway_wso2_version is {options.gateway_wso2_version!r}; "
+                    f"accepted: {', '.join(PROFILES)}"
+                )
             config = load_config(config_path, sequences)
+            signer = BackendJwtSigner(config.backend_jwt) if options.gateway_backend_jwt else None
             store = TokenStore(db_path)
         except (ConfigError, StoreError) as e:
             if self.config is None:
@@ -82,18 +121,50 @@ class Gateway:
             self.store.close()
         self.config = config
         self.store = store
+        self.runtime = pipeline.Runtime(
+            profile=options.gateway_wso2_version,
+            keep_auth_header=options.gateway_outbound_auth_header,
+            backend_jwt=signer,
+            counters=self.runtime.counters,
+        )
         logger.info("gateway: loaded %s", config.describe())
         logger.info(
-            "gateway: options gateway_config=%s gateway_sequences=%s gateway_db=%s",
+            "gateway: options gateway_config=%s gateway_sequences=%s gateway_db=%s "
+            "gateway_wso2_version=%s gateway_backend_jwt=%s gateway_outbound_auth_header=%s",
             config_path,
             config.sequences_folder,
             db_path,
+            self.runtime.profile,
+            signer is not None,
+            self.runtime.keep_auth_header,
         )
 
     def done(self) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Judge the request line and headers before mitmproxy reads the body."""
+        if flow.response is not None or flow.error is not None or not flow.live:
+            return
+        config = self.config
+        if config is None:
+            return
+        try:
+            edge.check_path(flow.request.path)
+            edge.check_headers(flow.request.headers.fields, config.limits)
+            edge.check_declared_body(flow.request.headers.get("Content-Length"), config.limits)
+        except GatewayError as e:
+            flow.metadata[METADATA_KEY] = {
+                "outcome": "rejected-at-edge", "code": e.code, "path": flow.request.path
+            }
+            flow.response = error_response(
+                TransportHeaders.from_fields(flow.request.headers.fields),
+                e,
+                method=flow.request.method,
+                profile=self.runtime.profile,
+            )
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or not flow.live:
@@ -117,22 +188,41 @@ class Gateway:
         flow.metadata[METADATA_KEY] = state
         if self.config is None or self.store is None:
             raise RuntimeError("the gateway has no valid configuration loaded")
-        state["config_generation"] = self.config.generation
+        config = self.config
+        state["config_generation"] = config.generation
+        state["correlation"] = _correlate(ctx, config)
+        if flow.client_conn.peername:
+            ctx.properties["REMOTE_ADDR"] = flow.client_conn.peername[0]
         outcome = pipeline.Outcome()
         try:
-            forward = pipeline.process(self.config, self.store, ctx, request.path, outcome)
+            if len(request.raw_content or b"") > config.limits.max_body_bytes:
+                raise edge.body_too_large(config.limits)
+            forward = pipeline.process(
+                config, self.store, ctx, request.path, outcome, self.runtime
+            )
+        except pipeline.Preflight:
+            _describe(state, ctx, outcome)
+            state["outcome"] = "preflight"
+            flow.response = preflight_response(headers, ctx.properties)
+            return
         except GatewayError as e:
             _describe(state, ctx, outcome)
             state["outcome"] = "rejected" if e.handler == "_auth_failure_handler_" else "fault"
             if e.handler == "main":
                 state["outcome"] = "no-api"
+            if e.handler == "_throttle_out_handler_":
+                state["outcome"] = "throttled"
             state["code"] = e.code
-            flow.response = error_response(headers, e)
+            flow.response = error_response(
+                headers, e, properties=ctx.properties, method=ctx.method,
+                profile=self.runtime.profile,
+            )
             return
 
         _describe(state, ctx, outcome)
         state["outcome"] = "forwarded"
         state["backend"] = forward.url
+        state["cors"] = {k: v for k, v in ctx.properties.items() if "Access-Control" in k or k.startswith("CORS")}
         request.headers = http.Headers(ctx.headers.to_fields())
         request.method = forward.method
         request.scheme = forward.scheme
@@ -144,6 +234,12 @@ class Gateway:
         state = flow.metadata.get(METADATA_KEY)
         if state is None or flow.response is None:
             return
+        if state.get("outcome") == "forwarded":
+            # On the way back: the CORS sequence, then the correlation id.
+            apply_cors_sequence(state.get("cors", {}), flow.response.headers, flow.request.method)
+        correlation = state.get("correlation")
+        if correlation and self.config is not None:
+            flow.response.headers[self.config.correlation.header] = correlation
         _log_request(flow, state, flow.response.status_code)
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -153,6 +249,22 @@ class Gateway:
         state["outcome"] = "backend-failure"
         state["error"] = flow.error.msg if flow.error else ""
         _log_request(flow, state, 502)
+
+
+def _correlate(ctx: MessageContext, config: GatewayConfig) -> str:
+    """Strip gateway-owned client headers and set the correlation id (Synapse's activityid).
+
+    The client's own id is kept when the config accepts it; otherwise a UUID is made.
+    """
+    settings = config.correlation
+    edge.strip_owned_headers(
+        ctx, config.backend_jwt.header, settings.header, settings.accept_from_client
+    )
+    value = ctx.headers.get(settings.header)
+    if not isinstance(value, str) or not value:
+        value = str(uuid.uuid4())
+        ctx.headers.set(settings.header, value)
+    return value
 
 
 def _describe(state: dict[str, Any], ctx: MessageContext, outcome: pipeline.Outcome) -> None:
