@@ -156,15 +156,22 @@ class Gateway:
             edge.check_headers(flow.request.headers.fields, config.limits)
             edge.check_declared_body(flow.request.headers.get("Content-Length"), config.limits)
         except GatewayError as e:
-            flow.metadata[METADATA_KEY] = {
-                "outcome": "rejected-at-edge", "code": e.code, "path": flow.request.path
-            }
-            flow.response = error_response(
-                TransportHeaders.from_fields(flow.request.headers.fields),
-                e,
-                method=flow.request.method,
-                profile=self.runtime.profile,
-            )
+            error = e
+        except Exception:
+            logger.exception("gateway: unexpected error on flow %s; answered 500", flow.id)
+            error = internal_error(flow.id)
+        else:
+            return
+        flow.metadata[METADATA_KEY] = {
+            "outcome": "rejected-at-edge", "code": error.code, "path": flow.request.path
+        }
+        # The offending headers are not echoed: they may be huge or hold control bytes.
+        flow.response = error_response(
+            TransportHeaders(),
+            error,
+            method=flow.request.method,
+            profile=self.runtime.profile,
+        )
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or not flow.live:

@@ -85,6 +85,7 @@ def process(
     Preflight when the gateway answers a CORS preflight itself.
     """
     runtime = runtime or Runtime()
+    ctx.properties["REST_FULL_REQUEST_PATH"] = path
     match = dispatch.select_api(config, path)
     if match is None:
         ctx.record("dispatch", f"no API matches {path}: 404")

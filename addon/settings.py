@@ -269,10 +269,11 @@ def parse_limits(file: str, raw: Any) -> Limits:
     if raw is None:
         return Limits()
     reader = FieldReader(file, raw, "limits", LIMIT_FIELDS)
+    default = Limits()
     return Limits(
-        reader.integer("max_header_bytes", Limits.max_header_bytes, minimum=1024),
-        reader.integer("max_header_count", Limits.max_header_count, minimum=8),
-        reader.integer("max_body_bytes", Limits.max_body_bytes, minimum=0),
+        reader.integer("max_header_bytes", default.max_header_bytes, minimum=1024),
+        reader.integer("max_header_count", default.max_header_count, minimum=8),
+        reader.integer("max_body_bytes", default.max_body_bytes, minimum=0),
     )
 
 
