@@ -75,7 +75,11 @@ class AuthFailure(GatewayError):
     """An authentication failure: WSO2's code, texts, status and `WWW-Authenticate` realms."""
 
     def __init__(self, code: str, detail: str, *, message: str | None = None) -> None:
-        message = MESSAGES.get(code, MESSAGES[UNCLASSIFIED_FAILURE]) if message is None else message
+        message = (
+            MESSAGES.get(code, MESSAGES[UNCLASSIFIED_FAILURE])
+            if message is None
+            else message
+        )
         suffix = DESCRIPTION_SUFFIX.get(code)
         description = f"{detail}. {suffix}" if suffix else detail
         super().__init__(code, message, description, status_of(code))
@@ -99,7 +103,9 @@ def access_failure(api: ApiConfig, code: str) -> AuthFailure:
     return AuthFailure(code, detail)
 
 
-def missing_credentials(api: ApiConfig | None = None, profile: str = "4.x") -> AuthFailure:
+def missing_credentials(
+    api: ApiConfig | None = None, profile: str = "4.x"
+) -> AuthFailure:
     auth_header = api.auth_header if api else AUTH_HEADER
     if profile == "3.x":
         api_key_part = "'apikey: API_KEY'"
@@ -209,17 +215,19 @@ class Authenticator(Protocol):
 
     scheme: str
 
-    def authenticate(self, ctx: MessageContext, request: AuthRequest) -> AuthResult | None: ...
+    def authenticate(
+        self, ctx: MessageContext, request: AuthRequest
+    ) -> AuthResult | None: ...
 
 
-def check_subscription(
-    record: TokenRecord, key_type: str, fail: Any
-) -> None:
+def check_subscription(record: TokenRecord, key_type: str, fail: Any) -> None:
     """Raise `fail(code)` unless the subscription lets `key_type` through."""
     state = record.subscription_state
     if state is None:
         raise fail(RESOURCE_FORBIDDEN)
-    if state == "BLOCKED" or (state == "PROD_ONLY_BLOCKED" and key_type == "PRODUCTION"):
+    if state == "BLOCKED" or (
+        state == "PROD_ONLY_BLOCKED" and key_type == "PRODUCTION"
+    ):
         raise fail(API_BLOCKED)
     if state in ("ON_HOLD", "REJECTED"):
         raise fail(SUBSCRIPTION_INACTIVE)
@@ -254,7 +262,9 @@ def anonymous(ctx: MessageContext) -> AuthResult:
         subscription_tier="Unauthenticated",
         subscription_state="UNBLOCKED",
     )
-    return AuthResult(record, "-", kind="none", end_user="anonymous", throttle_id=client)
+    return AuthResult(
+        record, "-", kind="none", end_user="anonymous", throttle_id=client
+    )
 
 
 def authenticators_for(api: ApiConfig) -> list[Authenticator]:
@@ -291,12 +301,20 @@ def authenticate(
     resource = resource or api.resources[0]
     if not resource.needs_auth:
         result = anonymous(ctx)
-        ctx.record("auth", f"resource {resource.target} has auth type None: caller is anonymous")
+        ctx.record(
+            "auth",
+            f"resource {resource.target} has auth type None: caller is anonymous",
+        )
         return result
 
     request = AuthRequest(
-        api, resource, store, time.time() if now is None else now,
-        key_managers, keep_auth_header, profile,
+        api,
+        resource,
+        store,
+        time.time() if now is None else now,
+        key_managers,
+        keep_auth_header,
+        profile,
     )
     failure: AuthFailure | None = None
     for authenticator in authenticators_for(api):

@@ -36,7 +36,18 @@ from .settings import BackendJwtSettings
 
 ISSUER = "wso2.org/products/am"
 EXCLUDED_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "application", "tierInfo", "subscribedAPIs"}
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "application",
+        "tierInfo",
+        "subscribedAPIs",
+    }
 )
 
 
@@ -58,10 +69,14 @@ class BackendJwtSigner:
                 )
         assert key_path is not None and cert_path is not None
         try:
-            self._key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            self._key = serialization.load_pem_private_key(
+                key_path.read_bytes(), password=None
+            )
             certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
         except ValueError as e:
-            raise ConfigError(f"cannot read the backend JWT key or certificate: {e}") from None
+            raise ConfigError(
+                f"cannot read the backend JWT key or certificate: {e}"
+            ) from None
         der = certificate.public_bytes(serialization.Encoding.DER)
         thumbprint = hashlib.sha1(der).hexdigest()  # noqa: S324 - WSO2's x5t, not security
         x5t = base64.urlsafe_b64encode(thumbprint.encode("ascii")).decode("ascii")
@@ -115,5 +130,7 @@ class BackendJwtSigner:
         claims = self.claims(auth, api, time.time() if now is None else now)
         body = self._encode(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
         assertion = f"{self._header}.{body}"
-        signature = self._key.sign(assertion.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        signature = self._key.sign(
+            assertion.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
+        )
         return f"{assertion}.{self._encode(signature)}"

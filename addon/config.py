@@ -235,7 +235,7 @@ def _parse_api(
     file: str,
     api: Any,
     sequences: SequenceLibrary,
-    cors: CorsSettings = CorsSettings(),
+    cors: CorsSettings | None = None,
     tiers: TierTable | None = None,
 ) -> ApiConfig:
     if not isinstance(api, dict):
@@ -328,7 +328,7 @@ def _parse_api(
         auth_header=auth_header,
         api_key_header=api_key_header,
         throttling_tier=api_tier,
-        cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors),
+        cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors or CorsSettings()),
         resources=resources,
     )
 

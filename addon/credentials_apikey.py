@@ -59,7 +59,9 @@ class ApiKeyAuthenticator:
 
     scheme = "api_key"
 
-    def authenticate(self, ctx: MessageContext, request: AuthRequest) -> AuthResult | None:
+    def authenticate(
+        self, ctx: MessageContext, request: AuthRequest
+    ) -> AuthResult | None:
         api = request.api
         key = ctx.headers.get(api.api_key_header)
         if isinstance(key, str):
@@ -69,7 +71,9 @@ class ApiKeyAuthenticator:
             postfix = ctx.axis2.get("REST_URL_POSTFIX")
             values = query_values(postfix) if isinstance(postfix, str) else []
             if not values or not values[0].strip():
-                ctx.record("auth", f"no {api.api_key_header} header or apikey query parameter")
+                ctx.record(
+                    "auth", f"no {api.api_key_header} header or apikey query parameter"
+                )
                 return None
             key = values[0]
             ctx.axis2["REST_URL_POSTFIX"] = remove_query_parameter(postfix)
@@ -85,12 +89,22 @@ class ApiKeyAuthenticator:
             ctx.record("auth", f"store lookup failed: {e}")
             raise store_failure() from e
         if record is None or record.revoked or record.is_expired(request.now):
-            reason = "unknown" if record is None else "revoked" if record.revoked else "expired"
-            ctx.record("auth", f"{reason} API key {shown} in {where}: {INVALID_CREDENTIALS}")
+            reason = (
+                "unknown"
+                if record is None
+                else "revoked"
+                if record.revoked
+                else "expired"
+            )
+            ctx.record(
+                "auth", f"{reason} API key {shown} in {where}: {INVALID_CREDENTIALS}"
+            )
             raise AuthFailure(INVALID_CREDENTIALS, "Invalid Credentials")
 
         def fail(code: str) -> AuthFailure:
-            ctx.record("auth", f"API key {shown}: subscription validation failed: {code}")
+            ctx.record(
+                "auth", f"API key {shown}: subscription validation failed: {code}"
+            )
             return AuthFailure(code, SUBSCRIPTION_FAILED)
 
         check_subscription(record, record.key_type, fail)

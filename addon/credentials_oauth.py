@@ -35,7 +35,9 @@ class OAuthAuthenticator:
 
     scheme = "oauth2"
 
-    def authenticate(self, ctx: MessageContext, request: AuthRequest) -> AuthResult | None:
+    def authenticate(
+        self, ctx: MessageContext, request: AuthRequest
+    ) -> AuthResult | None:
         header_name = request.api.auth_header
         header = ctx.headers.get(header_name)
         if not isinstance(header, str):
@@ -51,14 +53,18 @@ class OAuthAuthenticator:
         if not request.keep_auth_header:
             _remove_token(ctx, header_name, bearer)
         else:
-            ctx.record("auth", f"{header_name} kept outbound (gateway_outbound_auth_header)")
+            ctx.record(
+                "auth", f"{header_name} kept outbound (gateway_outbound_auth_header)"
+            )
 
         if looks_like_jwt(bearer.token):
             return validate_jwt(ctx, request, bearer.token)
         return _validate_opaque(ctx, request, bearer.token)
 
 
-def _validate_opaque(ctx: MessageContext, request: AuthRequest, token: str) -> AuthResult:
+def _validate_opaque(
+    ctx: MessageContext, request: AuthRequest, token: str
+) -> AuthResult:
     api = request.api
     digest = token_hash(token)
     fingerprint = fingerprint_of_hash(digest)

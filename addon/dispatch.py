@@ -29,7 +29,9 @@ from .resources import Resource, ResourceMatch, acceptable_order, find_resource
 RESOURCE_NOT_FOUND = "No matching resource found for given API Request"
 METHOD_NOT_ALLOWED = "Method not allowed for given API resource"
 INCORRECT_RESOURCE = "900906"
-INCORRECT_RESOURCE_MESSAGE = "No matching resource found in the API for the given request"
+INCORRECT_RESOURCE_MESSAGE = (
+    "No matching resource found in the API for the given request"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,9 @@ class Match:
 
     @property
     def context(self) -> str:
-        return self.api.default_context if self.default_version else self.api.full_context
+        return (
+            self.api.default_context if self.default_version else self.api.full_context
+        )
 
 
 def select_api(config: GatewayConfig, path: str) -> Match | None:
@@ -68,7 +72,11 @@ def sorted_contexts(config: GatewayConfig) -> tuple[tuple[str, ApiConfig, bool],
     cached = _sorted_cache.get(config.generation)
     if cached is None:
         entries = [(api.full_context, api, False) for api in config.apis]
-        entries += [(api.default_context, api, True) for api in config.apis if api.default_version]
+        entries += [
+            (api.default_context, api, True)
+            for api in config.apis
+            if api.default_version
+        ]
         cached = tuple(sorted(entries, key=lambda entry: len(entry[0]), reverse=True))
         _sorted_cache.clear()
         _sorted_cache[config.generation] = cached
@@ -77,7 +85,9 @@ def sorted_contexts(config: GatewayConfig) -> tuple[tuple[str, ApiConfig, bool],
 
 def sorted_apis(config: GatewayConfig) -> tuple[ApiConfig, ...]:
     """Return the APIs of `config`, longest context first."""
-    return tuple(api for _, api, is_default in sorted_contexts(config) if not is_default)
+    return tuple(
+        api for _, api, is_default in sorted_contexts(config) if not is_default
+    )
 
 
 def sub_path(postfix: str) -> str:
@@ -87,7 +97,9 @@ def sub_path(postfix: str) -> str:
     return postfix
 
 
-def elect_resource(ctx: MessageContext, api: ApiConfig, postfix: str) -> ResourceMatch | None:
+def elect_resource(
+    ctx: MessageContext, api: ApiConfig, postfix: str
+) -> ResourceMatch | None:
     """Return the resource elected for the request, or None when nothing matches."""
     method = ctx.method
     wanted = method
@@ -95,7 +107,9 @@ def elect_resource(ctx: MessageContext, api: ApiConfig, postfix: str) -> Resourc
         requested = ctx.headers.get("Access-Control-Request-Method")
         wanted = requested if isinstance(requested, str) else method
     candidates = [
-        r for r in acceptable_order(api.resources) if r.allows(method) or r.allows(wanted)
+        r
+        for r in acceptable_order(api.resources)
+        if r.allows(method) or r.allows(wanted)
     ]
     return find_resource(candidates, sub_path(postfix)) if candidates else None
 
@@ -105,20 +119,30 @@ def resource_mismatch(
 ) -> GatewayError:
     """The error WSO2 answers when no resource is elected."""
     if not cors_handler:
-        ctx.record("dispatch", f"no resource of {api.label} matches: {INCORRECT_RESOURCE}")
+        ctx.record(
+            "dispatch", f"no resource of {api.label} matches: {INCORRECT_RESOURCE}"
+        )
         detail = (
             f"Access failure for API: {api.full_context}, version: {api.version} "
             f"status: ({INCORRECT_RESOURCE}) - {INCORRECT_RESOURCE_MESSAGE}"
         )
-        return AuthFailure(INCORRECT_RESOURCE, detail, message=INCORRECT_RESOURCE_MESSAGE)
+        return AuthFailure(
+            INCORRECT_RESOURCE, detail, message=INCORRECT_RESOURCE_MESSAGE
+        )
     path_matches = find_resource(list(api.resources), sub_path(postfix)) is not None
-    status, message = (405, METHOD_NOT_ALLOWED) if path_matches else (404, RESOURCE_NOT_FOUND)
+    status, message = (
+        (405, METHOD_NOT_ALLOWED) if path_matches else (404, RESOURCE_NOT_FOUND)
+    )
     ctx.properties["CUSTOM_HTTP_SC"] = status
     ctx.properties["ERROR_CODE"] = status
     ctx.properties["ERROR_MESSAGE"] = message
     ctx.record("dispatch", f"{ctx.method} {sub_path(postfix)}: {status} {message}")
     return GatewayError(
-        str(status), "Runtime Error", message, status, handler="_resource_mismatch_handler_"
+        str(status),
+        "Runtime Error",
+        message,
+        status,
+        handler="_resource_mismatch_handler_",
     )
 
 

@@ -44,7 +44,13 @@ _PATH_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _BAD_ESCAPES = re.compile(r"%(2[fF]|5[cC]|00)")
 _DOT_SEGMENT = re.compile(r"^(\.|%2[eE]){1,2}$")
 
-HOP_BY_HOP = ("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Proxy-Authorization")
+HOP_BY_HOP = (
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "TE",
+    "Proxy-Authorization",
+)
 
 
 def edge_error(status: int, reason: str) -> GatewayError:
@@ -55,7 +61,9 @@ def edge_error(status: int, reason: str) -> GatewayError:
 def check_path(target: str) -> None:
     """Apply the path rule to a request target (path and query)."""
     if _PATH_CONTROL.search(target):
-        raise edge_error(400, "The request path contains a control character or a space")
+        raise edge_error(
+            400, "The request path contains a control character or a space"
+        )
     if "#" in target:
         raise edge_error(400, "The request path contains a fragment ('#')")
     path = target.partition("?")[0]
@@ -63,7 +71,8 @@ def check_path(target: str) -> None:
         raise edge_error(400, "The request path must start with '/'")
     if "\\" in path or _BAD_ESCAPES.search(path):
         raise edge_error(
-            400, "The request path contains an encoded '/', an encoded NUL or a backslash"
+            400,
+            "The request path contains an encoded '/', an encoded NUL or a backslash",
         )
     if ";" in path:
         raise edge_error(400, "The request path contains a ';' path parameter")
@@ -87,7 +96,8 @@ def check_headers(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> None
             raise edge_error(400, f"Header {shown} contains a control character")
     if count > limits.max_header_count:
         raise edge_error(
-            431, f"The request has {count} header fields; the limit is {limits.max_header_count}"
+            431,
+            f"The request has {count} header fields; the limit is {limits.max_header_count}",
         )
     if total > limits.max_header_bytes:
         raise edge_error(
@@ -104,12 +114,16 @@ def check_declared_body(content_length: str | None, limits: Limits) -> None:
 
 def body_too_large(limits: Limits) -> GatewayError:
     return edge_error(
-        413, f"The request body is larger than the limit of {limits.max_body_bytes} bytes"
+        413,
+        f"The request body is larger than the limit of {limits.max_body_bytes} bytes",
     )
 
 
 def strip_owned_headers(
-    ctx: MessageContext, backend_jwt_header: str, correlation_header: str, accept_correlation: bool
+    ctx: MessageContext,
+    backend_jwt_header: str,
+    correlation_header: str,
+    accept_correlation: bool,
 ) -> None:
     """Remove headers only the gateway may set from the client's request."""
     for name in {"X-JWT-Assertion", backend_jwt_header}:
@@ -129,24 +143,35 @@ def check_hop_by_hop(ctx: MessageContext, api: ApiConfig) -> None:
         nominated += [token.strip() for token in value.split(",") if token.strip()]
     for token in nominated:
         if token.lower() in protected:
-            raise edge_error(400, f"The Connection header nominates {token}, which the gateway needs")
+            raise edge_error(
+                400, f"The Connection header nominates {token}, which the gateway needs"
+            )
     for name in [*HOP_BY_HOP, *nominated]:
         if name in ctx.headers or ctx.headers.count(name):
             ctx.headers.remove(name, excess=True)
 
 
-def check_repeated_credentials(ctx: MessageContext, api: ApiConfig, postfix: str) -> None:
+def check_repeated_credentials(
+    ctx: MessageContext, api: ApiConfig, postfix: str
+) -> None:
     """Reject a credential sent more than once with different values."""
     for name in (api.auth_header, api.api_key_header):
         values = ctx.headers.values(name)
         if len(set(values)) > 1:
-            raise edge_error(400, f"The request carries {name} {len(values)} times with different values")
+            raise edge_error(
+                400,
+                f"The request carries {name} {len(values)} times with different values",
+            )
     if "api_key" in api.security:
         in_query = query_values(postfix)
         if len(set(in_query)) > 1:
-            raise edge_error(400, "The request carries the apikey query parameter with different values")
+            raise edge_error(
+                400,
+                "The request carries the apikey query parameter with different values",
+            )
         in_header = ctx.headers.values(api.api_key_header)
         if in_query and in_header and in_query[0] != in_header[0]:
             raise edge_error(
-                400, f"The request carries different API keys in {api.api_key_header} and apikey"
+                400,
+                f"The request carries different API keys in {api.api_key_header} and apikey",
             )

@@ -35,13 +35,18 @@ KEY_ERRORS = {
         "_production_key_error_",
         "Production key offered to the API with no production endpoint",
     ),
-    "SANDBOX": ("_sandbox_key_error_", "Sandbox key offered to the API with no sandbox endpoint"),
+    "SANDBOX": (
+        "_sandbox_key_error_",
+        "Sandbox key offered to the API with no sandbox endpoint",
+    ),
 }
 
 
 def select_endpoint(ctx: MessageContext, api: ApiConfig, key_type: str) -> Endpoint:
     """Return the endpoint for `key_type`, or raise the key-error sequence's answer."""
-    endpoint = api.sandbox_endpoint if key_type == "SANDBOX" else api.production_endpoint
+    endpoint = (
+        api.sandbox_endpoint if key_type == "SANDBOX" else api.production_endpoint
+    )
     if endpoint is not None:
         return endpoint
     handler, message = KEY_ERRORS[key_type]
@@ -60,7 +65,9 @@ def fill_uri_vars(ctx: MessageContext, endpoint: Endpoint) -> Endpoint:
     def value(match: re.Match[str]) -> str:
         found = ctx.properties.get(f"uri.var.{match.group(1)}")
         if found is None:
-            ctx.record("route", f"uri.var.{match.group(1)} is not set: filled with nothing")
+            ctx.record(
+                "route", f"uri.var.{match.group(1)} is not set: filled with nothing"
+            )
             return ""
         return str(found)
 
@@ -90,4 +97,7 @@ def apply_endpoint_security(ctx: MessageContext, api: ApiConfig) -> None:
             "endpoint security basic replaced Authorization (a sequence or client value is lost)",
         )
     else:
-        ctx.record("route", f"endpoint security basic: Authorization: Basic **** ({security.username})")
+        ctx.record(
+            "route",
+            f"endpoint security basic: Authorization: Basic **** ({security.username})",
+        )

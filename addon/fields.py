@@ -54,7 +54,9 @@ class FieldReader:
     def raw(self, field: str) -> Any:
         return self.mapping.get(field)
 
-    def string(self, field: str, default: str | None = None, *, required: bool = False) -> Any:
+    def string(
+        self, field: str, default: str | None = None, *, required: bool = False
+    ) -> Any:
         value = self.mapping.get(field)
         if value is None:
             if required:
@@ -65,7 +67,9 @@ class FieldReader:
                 )
             return default
         if not isinstance(value, str):
-            raise self.error(field, f"must be a string, not {type(value).__name__} {value!r}")
+            raise self.error(
+                field, f"must be a string, not {type(value).__name__} {value!r}"
+            )
         if not value.strip():
             raise self.error(field, "must not be empty")
         return value
@@ -98,13 +102,17 @@ class FieldReader:
         if not isinstance(value, list) or not all(
             isinstance(item, str) and item.strip() for item in value
         ):
-            raise self.error(field, f"must be a list of non-empty strings, not {value!r}")
+            raise self.error(
+                field, f"must be a list of non-empty strings, not {value!r}"
+            )
         return tuple(item.strip() for item in value)
 
     def choice(self, field: str, choices: tuple[str, ...], default: str) -> str:
         value = self.string(field, default)
         if value not in choices:
-            raise self.error(field, f"is {value!r}; accepted values: {', '.join(choices)}")
+            raise self.error(
+                field, f"is {value!r}; accepted values: {', '.join(choices)}"
+            )
         return value
 
     def mapping_list(self, field: str) -> list[Any]:

@@ -18,7 +18,9 @@ def key_paths(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}.key", folder / f"{name}.crt"
 
 
-def create_key_pair(folder: Path, name: str, *, force: bool = False) -> tuple[Path, Path]:
+def create_key_pair(
+    folder: Path, name: str, *, force: bool = False
+) -> tuple[Path, Path]:
     """Write a new private key and self-signed certificate; return their paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -27,7 +29,9 @@ def create_key_pair(folder: Path, name: str, *, force: bool = False) -> tuple[Pa
 
     key_path, cert_path = key_paths(folder, name)
     if not force and (key_path.exists() or cert_path.exists()):
-        raise FileExistsError(f"{key_path} or {cert_path} already exists; use --force to replace")
+        raise FileExistsError(
+            f"{key_path} or {cert_path} already exists; use --force to replace"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name(

@@ -139,7 +139,11 @@ def process(
 
 
 def _elect_resource(
-    config: GatewayConfig, ctx: MessageContext, api: ApiConfig, postfix: str, runtime: Runtime
+    config: GatewayConfig,
+    ctx: MessageContext,
+    api: ApiConfig,
+    postfix: str,
+    runtime: Runtime,
 ) -> Resource:
     """The CORS handler's part: elect the resource, set CORS values, answer preflights.
 
@@ -150,7 +154,9 @@ def _elect_resource(
     elected = dispatch.elect_resource(ctx, api, postfix)
     if elected is None:
         answers_mismatch = cors_handler and runtime.profile != "3.x"
-        error = dispatch.resource_mismatch(ctx, api, postfix, cors_handler=answers_mismatch)
+        error = dispatch.resource_mismatch(
+            ctx, api, postfix, cors_handler=answers_mismatch
+        )
         if isinstance(error, AuthFailure):
             error.describe_to(ctx)
         raise error
@@ -163,7 +169,9 @@ def _elect_resource(
     if cors_handler:
         set_cors_properties(ctx, api, resource, enabled=True)
         if is_preflight(ctx, resource):
-            ctx.record("cors", f"preflight for {resource.target} answered by the gateway: 200")
+            ctx.record(
+                "cors", f"preflight for {resource.target} answered by the gateway: 200"
+            )
             raise Preflight()
     return resource
 
@@ -193,12 +201,16 @@ def _throttle(
     throttle(ctx, runtime.counters, levels, now)
 
 
-def _set_api_properties(ctx: MessageContext, api: ApiConfig, path: str, postfix: str) -> None:
+def _set_api_properties(
+    ctx: MessageContext, api: ApiConfig, path: str, postfix: str
+) -> None:
     ctx.properties["SYNAPSE_REST_API"] = api.label
     ctx.properties["SYNAPSE_REST_API_VERSION"] = api.version
     ctx.properties["REST_API_CONTEXT"] = api.full_context
     ctx.properties["REST_FULL_REQUEST_PATH"] = path
-    ctx.properties["REST_SUB_REQUEST_PATH"] = dispatch.sub_path(postfix).partition("?")[0]
+    ctx.properties["REST_SUB_REQUEST_PATH"] = dispatch.sub_path(postfix).partition("?")[
+        0
+    ]
     ctx.properties["REST_METHOD"] = ctx.method
     ctx.axis2["REST_URL_POSTFIX"] = postfix
 
@@ -213,17 +225,24 @@ def _set_auth_properties(ctx: MessageContext, auth: AuthResult) -> None:
         ctx.properties["api.ut.consumerKey"] = auth.consumer_key
 
 
-def route(ctx: MessageContext, api: ApiConfig, endpoint: Endpoint | None = None) -> Forward:
+def route(
+    ctx: MessageContext, api: ApiConfig, endpoint: Endpoint | None = None
+) -> Forward:
     """Build the backend request from the endpoint and what mediation left."""
     postfix = ctx.axis2.get("REST_URL_POSTFIX")
     method = ctx.axis2.get("HTTP_METHOD") or "POST"
     if not isinstance(postfix, str):
         postfix = None
     if postfix is not None and any(c in postfix for c in ("\r", "\n", "\0", " ", "#")):
-        ctx.record("route", "REST_URL_POSTFIX holds a space, '#', CR, LF or NUL: not sent")
+        ctx.record(
+            "route", "REST_URL_POSTFIX holds a space, '#', CR, LF or NUL: not sent"
+        )
         raise GatewayError(
-            "0", "Runtime Error", "REST_URL_POSTFIX contains characters that cannot be sent",
-            500, handler="fault",
+            "0",
+            "Runtime Error",
+            "REST_URL_POSTFIX contains characters that cannot be sent",
+            500,
+            handler="fault",
         )
     for name in TRANSPORT_DROPPED:
         ctx.headers.remove(name, excess=True)

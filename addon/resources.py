@@ -4,11 +4,12 @@ WSO2's API template turns a publisher resource path into a Synapse resource:
 
 - a path containing `{`, or containing `*` without ending in `/*`, becomes a
   `uri-template`;
-- anything else (`/orders`, `/*`, `/orders/*`, `*.jpg`) becomes a `url-mapping`.
+- anything else (`/orders`, `/*`, `/orders/*`) becomes a `url-mapping`.
 
 Synapse's URL-mapping dispatcher looks, over all candidate resources, first for an exact
 match (query ignored, a trailing `/` trimmed), then for the longest path prefix of a
-`/x/*` mapping (`/*` matches everything), then for an extension mapping `*.ext`. Its
+`/x/*` mapping (`/*` matches everything); its extension mappings (`*.ext`) cannot come
+from a publisher path, which the rule above makes a template. Its
 URI-template dispatcher then takes the first template, in resource order, that matches
 the whole sub-path: `{var}` is one path segment, `{+var}` may span segments, a
 trailing `/` on the request is tolerated, and a `?query` is ignored unless the template
@@ -31,7 +32,13 @@ HTTP_VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 # resources WSO2's publisher creates by default.
 DEFAULT_VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 
-AUTH_TYPES = ("Application & Application User", "Application", "Application User", "Any", "None")
+AUTH_TYPES = (
+    "Application & Application User",
+    "Application",
+    "Application User",
+    "Any",
+    "None",
+)
 NO_AUTH = "None"
 
 RESOURCE_FIELDS = ("target", "verbs", "verb", "auth_type", "scopes", "throttling_tier")
@@ -78,11 +85,24 @@ def compile_resource(
     if "{" in target or ("*" in target and not target.endswith("/*")):
         pattern, variables, has_query = _template_pattern(target)
         return Resource(
-            target, verbs, auth_type, scopes, throttling_tier, "uri-template",
-            pattern, variables, has_query, source_line,
+            target,
+            verbs,
+            auth_type,
+            scopes,
+            throttling_tier,
+            "uri-template",
+            pattern,
+            variables,
+            has_query,
+            source_line,
         )
     return Resource(
-        target, verbs, auth_type, scopes, throttling_tier, "url-mapping",
+        target,
+        verbs,
+        auth_type,
+        scopes,
+        throttling_tier,
+        "url-mapping",
         source_line=source_line,
     )
 
@@ -131,20 +151,24 @@ def parse_resources(file: str, api_owner: str, raw: Any) -> tuple[Resource, ...]
 def _parse_resource(file: str, owner: str, raw: Any) -> Resource:
     reader = FieldReader(file, raw, owner, RESOURCE_FIELDS)
     target = reader.string("target", required=True)
-    if not (target.startswith("/") or target.startswith("*.")):
-        raise reader.error("target", f"{target!r} must start with '/' (or be '*.ext')")
+    if not target.startswith("/"):
+        raise reader.error("target", f"{target!r} must start with '/'")
     if any(c.isspace() for c in target) or "#" in target:
         raise reader.error("target", f"{target!r} must not contain spaces or '#'")
     if reader.has("verbs") and reader.has("verb"):
         raise reader.error("verb", "and 'verbs' are both set; use one of them")
     names = reader.string_list("verbs") or reader.string_list("verb")
     if not names:
-        raise reader.error("verbs", f"is missing; list one or more of {', '.join(HTTP_VERBS)}")
+        raise reader.error(
+            "verbs", f"is missing; list one or more of {', '.join(HTTP_VERBS)}"
+        )
     verbs = []
     for name in names:
         verb = name.upper()
         if verb not in HTTP_VERBS:
-            raise reader.error("verbs", f"contains {name!r}; accepted: {', '.join(HTTP_VERBS)}")
+            raise reader.error(
+                "verbs", f"contains {name!r}; accepted: {', '.join(HTTP_VERBS)}"
+            )
         if verb not in verbs:
             verbs.append(verb)
     auth_type = reader.choice("auth_type", AUTH_TYPES, AUTH_TYPES[0])
@@ -155,7 +179,9 @@ def _parse_resource(file: str, owner: str, raw: Any) -> Resource:
             target, tuple(verbs), auth_type, scopes, tier, getattr(raw, "line", None)
         )
     except re.error as e:
-        raise reader.error("target", f"{target!r} is not a valid template: {e}") from None
+        raise reader.error(
+            "target", f"{target!r} is not a valid template: {e}"
+        ) from None
 
 
 # Matching -----------------------------------------------------------------------
@@ -183,7 +209,7 @@ def find_resource(candidates: list[Resource], sub_path: str) -> ResourceMatch | 
     path_only = sub_path.partition("?")[0] or "/"
     trimmed = _trim(path_only)
 
-    # URL mappings: exact, then the longest prefix, then an extension.
+    # URL mappings: exact, then the longest prefix.
     for resource in candidates:
         if resource.kind == "url-mapping" and "*" not in resource.target:
             if _trim(resource.target) == trimmed:
@@ -200,10 +226,6 @@ def find_resource(candidates: list[Resource], sub_path: str) -> ResourceMatch | 
                 best, best_length = resource, len(prefix)
     if best is not None:
         return ResourceMatch(best, {})
-    for resource in candidates:
-        if resource.kind == "url-mapping" and resource.target.startswith("*."):
-            if path_only.endswith(resource.target[1:]):
-                return ResourceMatch(resource, {})
 
     # URI templates, in resource order.
     for resource in candidates:

@@ -63,7 +63,9 @@ def parse_cors(file: str, raw: Any, owner: str, base: CorsSettings) -> CorsSetti
     if raw is None:
         return base
     reader = FieldReader(file, raw, owner, CORS_FIELDS)
-    methods = tuple(m.upper() for m in reader.string_list("allow_methods", base.allow_methods))
+    methods = tuple(
+        m.upper() for m in reader.string_list("allow_methods", base.allow_methods)
+    )
     return CorsSettings(
         enable=reader.boolean("enable", base.enable),
         allow_origins=reader.string_list("allow_origins", base.allow_origins),
@@ -88,7 +90,17 @@ KEY_MANAGER_FIELDS = (
 )
 # Asymmetric algorithms only: a shared secret would let anyone holding the
 # verification key mint tokens, and mixing HMAC with public keys invites key confusion.
-SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+SUPPORTED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +208,17 @@ def parse_key_managers(file: str, base: Path, raw: Any) -> tuple[KeyManager, ...
                     "'python -m addon keys create'",
                 ) from None
             except Exception as e:  # noqa: BLE001 - any failure to parse the key file
-                raise reader.error(kind, f"names {value!r}, which cannot be read: {e}") from None
+                raise reader.error(
+                    kind, f"names {value!r}, which cannot be read: {e}"
+                ) from None
         if not keys:
-            raise reader.error("certificate", "or 'jwks' is needed to verify the issuer's tokens")
+            raise reader.error(
+                "certificate", "or 'jwks' is needed to verify the issuer's tokens"
+            )
         if any(m.issuer == issuer for m in managers):
-            raise reader.error("issuer", f"{issuer!r} is already used by another key manager")
+            raise reader.error(
+                "issuer", f"{issuer!r} is already used by another key manager"
+            )
         managers.append(
             KeyManager(
                 name,
@@ -218,7 +236,14 @@ def parse_key_managers(file: str, base: Path, raw: Any) -> tuple[KeyManager, ...
 
 # Backend JWT ------------------------------------------------------------------------
 
-BACKEND_JWT_FIELDS = ("header", "signing_key", "certificate", "encoding", "ttl", "claim_dialect")
+BACKEND_JWT_FIELDS = (
+    "header",
+    "signing_key",
+    "certificate",
+    "encoding",
+    "ttl",
+    "claim_dialect",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,17 +340,22 @@ class EndpointSecurity:
 def parse_endpoint_security(file: str, owner: str, raw: Any) -> EndpointSecurity | None:
     if raw is None:
         return None
-    reader = FieldReader(file, raw, f"{owner} endpoint_security", ENDPOINT_SECURITY_FIELDS)
+    reader = FieldReader(
+        file, raw, f"{owner} endpoint_security", ENDPOINT_SECURITY_FIELDS
+    )
     kind = reader.choice("type", ("basic",), "basic")
     username = reader.string("username", required=True)
     if reader.has("password") and reader.has("password_env"):
-        raise reader.error("password_env", "and 'password' are both set; use one of them")
+        raise reader.error(
+            "password_env", "and 'password' are both set; use one of them"
+        )
     if reader.has("password_env"):
         variable = reader.string("password_env")
         password = os.environ.get(variable)
         if password is None:
             raise reader.error(
-                "password_env", f"names environment variable {variable!r}, which is not set"
+                "password_env",
+                f"names environment variable {variable!r}, which is not set",
             )
     elif "password" in reader.mapping:
         value = reader.raw("password")
@@ -335,5 +365,7 @@ def parse_endpoint_security(file: str, owner: str, raw: Any) -> EndpointSecurity
     else:
         raise reader.error("password", "is missing; set 'password' or 'password_env'")
     if ":" in username:
-        raise reader.error("username", "must not contain ':' (Basic credentials split on it)")
+        raise reader.error(
+            "username", "must not contain ':' (Basic credentials split on it)"
+        )
     return EndpointSecurity(kind, username, password)

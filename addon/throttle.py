@@ -33,7 +33,20 @@ from .errors import GatewayError
 from .resources import Resource
 from .tiers import Tier
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 REASONS = {
     "API_LIMIT_EXCEEDED": "900800",
@@ -124,7 +137,9 @@ def levels_for(
     api_id = f"{api.full_context}:{api.version}"
     chosen: list[tuple[str, str, str | None, str]] = []
     if api.throttling_tier:
-        chosen.append(("API_LIMIT_EXCEEDED", f"api:{api_id}", api.throttling_tier, "api"))
+        chosen.append(
+            ("API_LIMIT_EXCEEDED", f"api:{api_id}", api.throttling_tier, "api")
+        )
     elif resource.throttling_tier:
         chosen.append(
             (
@@ -155,7 +170,10 @@ def levels_for(
         tier = tiers.get(level, tier_name)
         if tier is None:
             if tier_name:
-                ctx.record("throttle", f"{level} tier {tier_name!r} is not defined: not limited")
+                ctx.record(
+                    "throttle",
+                    f"{level} tier {tier_name!r} is not defined: not limited",
+                )
             continue
         if tier.unlimited:
             continue
@@ -176,8 +194,13 @@ def throttle(
         assert tier.requests is not None
         if used < tier.requests:
             continue
-        if level.reason == "SUBSCRIPTION_LIMIT_EXCEEDED" and not tier.stop_on_quota_reach:
-            ctx.record("throttle", f"subscription tier {tier.name} over quota, let through")
+        if (
+            level.reason == "SUBSCRIPTION_LIMIT_EXCEEDED"
+            and not tier.stop_on_quota_reach
+        ):
+            ctx.record(
+                "throttle", f"subscription tier {tier.name} over quota, let through"
+            )
             continue
         raise throttled_out(ctx, level)
     counters.add([(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels])
@@ -210,5 +233,9 @@ def throttled_out(ctx: MessageContext, level: Level) -> GatewayError:
         f"{level.tier.window_seconds}s) used up until {text}: {code}",
     )
     return GatewayError(
-        code, "Message throttled out", description, 429, handler="_throttle_out_handler_"
+        code,
+        "Message throttled out",
+        description,
+        429,
+        handler="_throttle_out_handler_",
     )

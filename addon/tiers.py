@@ -56,7 +56,9 @@ DEFAULT_TIERS: dict[str, dict[str, Tier]] = {
         ("DefaultSubscriptionless", 100000),
     ),
     "application": _per_minute(("50PerMin", 50), ("20PerMin", 20), ("10PerMin", 10)),
-    "api": _per_minute(("50KPerMin", 50000), ("20KPerMin", 20000), ("10KPerMin", 10000)),
+    "api": _per_minute(
+        ("50KPerMin", 50000), ("20KPerMin", 20000), ("10KPerMin", 10000)
+    ),
 }
 
 TIER_FIELDS = ("name", "requests", "unit_time", "time_unit", "stop_on_quota_reach")
@@ -105,7 +107,9 @@ def _parse_tier(file: str, raw: Any, owner: str) -> Tier:
     name = reader.string("name", required=True)
     requests = reader.integer("requests", None, minimum=1)
     if requests is None:
-        raise reader.error("requests", "is missing; give the number of requests per window")
+        raise reader.error(
+            "requests", "is missing; give the number of requests per window"
+        )
     unit_time = reader.integer("unit_time", 1, minimum=1)
     time_unit = reader.choice("time_unit", tuple(TIME_UNITS), "min")
     stop = reader.boolean("stop_on_quota_reach", True)

@@ -65,4 +65,6 @@ def issue_jwt(
     x5t = certificate_thumbprint(signing_key.with_suffix(".crt"))
     if x5t is not None:
         headers.update({"x5t": x5t, "kid": x5t})
-    return jwt.encode(claims, load_private_key(signing_key), algorithm="RS256", headers=headers)
+    return jwt.encode(
+        claims, load_private_key(signing_key), algorithm="RS256", headers=headers
+    )

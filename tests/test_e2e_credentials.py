@@ -266,10 +266,34 @@ def test_opaque_token_without_scope_900910(world):
 @pytest.mark.parametrize(
     ("state", "key_type", "code", "message", "status"),
     [
-        ("BLOCKED", "PRODUCTION", "900907", "The requested API is temporarily blocked", 401),
-        ("PROD_ONLY_BLOCKED", "PRODUCTION", "900907", "The requested API is temporarily blocked", 401),
-        ("ON_HOLD", "PRODUCTION", "900909", "The subscription to the API is inactive", 401),
-        ("REJECTED", "PRODUCTION", "900909", "The subscription to the API is inactive", 401),
+        (
+            "BLOCKED",
+            "PRODUCTION",
+            "900907",
+            "The requested API is temporarily blocked",
+            401,
+        ),
+        (
+            "PROD_ONLY_BLOCKED",
+            "PRODUCTION",
+            "900907",
+            "The requested API is temporarily blocked",
+            401,
+        ),
+        (
+            "ON_HOLD",
+            "PRODUCTION",
+            "900909",
+            "The subscription to the API is inactive",
+            401,
+        ),
+        (
+            "REJECTED",
+            "PRODUCTION",
+            "900909",
+            "The subscription to the API is inactive",
+            401,
+        ),
     ],
 )
 def test_subscription_states_opaque(world, state, key_type, code, message, status):
@@ -298,7 +322,8 @@ def test_prod_only_blocked_lets_sandbox_key_through(world):
 
 
 @pytest.mark.parametrize(
-    ("state", "code"), [("BLOCKED", "900907"), ("ON_HOLD", "900909"), ("REJECTED", "900909")]
+    ("state", "code"),
+    [("BLOCKED", "900907"), ("ON_HOLD", "900909"), ("REJECTED", "900909")],
 )
 def test_subscription_states_jwt(world, state, code):
     """JWT path: the same codes, with the subscription-validation text."""
@@ -396,7 +421,8 @@ def test_custom_auth_header_carries_token(world):
         token = registry.issue_token("App")
 
     world.get(
-        "/custom/v1/", {"X-Auth": f"Bearer {token}", "Authorization": "Basic YmFja2VuZA=="}
+        "/custom/v1/",
+        {"X-Auth": f"Bearer {token}", "Authorization": "Basic YmFja2VuZA=="},
     )
 
     [received] = world.backend.take()
@@ -412,7 +438,9 @@ def test_jwt_resigned_token_with_changed_claims_rejected(world):
     claims["scope"] = "admin"
     forged_payload = _b64(json.dumps(claims).encode())
 
-    response = world.get("/shop/v1/admin", bearer(f"{header}.{forged_payload}.{signature}"))
+    response = world.get(
+        "/shop/v1/admin", bearer(f"{header}.{forged_payload}.{signature}")
+    )
 
     assert response.text == JWT_INVALID
 

@@ -37,7 +37,9 @@ class World:
     def raw(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
         """Send raw bytes; return the status and body of the answer."""
         self.backend.take()
-        with socket.create_connection(("127.0.0.1", self.gateway.port), timeout=10) as conn:
+        with socket.create_connection(
+            ("127.0.0.1", self.gateway.port), timeout=10
+        ) as conn:
             conn.sendall(head + body)
             data = b""
             while True:
@@ -100,7 +102,9 @@ def request_head(target: str, *lines: str) -> bytes:
 )
 def test_path_rule_rejects_ambiguous_paths(world, target, reason):
     """One normalisation rule: a path not in normal form is 400, never matched or forwarded."""
-    status, body = world.raw(request_head(target, f"Authorization: Bearer {world.token}"))
+    status, body = world.raw(
+        request_head(target, f"Authorization: Bearer {world.token}")
+    )
 
     assert status == 400
     payload = json.loads(body)
@@ -112,7 +116,11 @@ def test_path_rule_rejects_ambiguous_paths(world, target, reason):
 
 def test_normal_path_forwarded_as_matched(world):
     """A path in normal form is forwarded exactly as it was matched."""
-    status, _ = world.raw(request_head("/orders/v1/items/%41?q=a%2Fb", f"Authorization: Bearer {world.token}"))
+    status, _ = world.raw(
+        request_head(
+            "/orders/v1/items/%41?q=a%2Fb", f"Authorization: Bearer {world.token}"
+        )
+    )
 
     assert status == 401  # the tutorial backend's answer
     [received] = world.backend.take()
@@ -123,18 +131,27 @@ def test_normal_path_forwarded_as_matched(world):
 def test_control_character_in_header_value_400(world, value):
     """NUL and other control characters in a header value: 400 at the gateway."""
     status, body = world.raw(
-        request_head("/orders/v1/", f"Authorization: Bearer {world.token}", f"Custom: {value}")
+        request_head(
+            "/orders/v1/", f"Authorization: Bearer {world.token}", f"Custom: {value}"
+        )
     )
 
     assert status == 400
-    assert json.loads(body)["description"] == "Header Custom contains a control character"
+    assert (
+        json.loads(body)["description"] == "Header Custom contains a control character"
+    )
     assert world.backend.take() == []
 
 
 def test_obs_fold_header_400(world):
     """An obs-folded header (continuation line) is rejected, as RFC 9112 allows."""
     status, _ = world.raw(
-        request_head("/orders/v1/", f"Authorization: Bearer {world.token}", "Custom: a", " folded")
+        request_head(
+            "/orders/v1/",
+            f"Authorization: Bearer {world.token}",
+            "Custom: a",
+            " folded",
+        )
     )
 
     assert status == 400
@@ -165,7 +182,9 @@ def test_too_many_header_fields_431(world):
 
 def test_declared_body_over_limit_413(world):
     """Content-Length over limits.max_body_bytes: 413 before the body is read."""
-    response = world.get("/orders/v1/", {"Authorization": f"Bearer {world.token}"}, b"x" * 2000)
+    response = world.get(
+        "/orders/v1/", {"Authorization": f"Bearer {world.token}"}, b"x" * 2000
+    )
 
     assert response.status == 413
     assert world.backend.take() == []
@@ -190,7 +209,10 @@ def test_connection_nominating_authorization_400(world):
     """`Connection: Authorization` would drop the credential downstream: 400."""
     response = world.get(
         "/orders/v1/",
-        {"Authorization": f"Bearer {world.token}", "Connection": "keep-alive, Authorization"},
+        {
+            "Authorization": f"Bearer {world.token}",
+            "Connection": "keep-alive, Authorization",
+        },
     )
 
     assert response.status == 400
@@ -229,7 +251,8 @@ def test_repeated_api_keys_that_disagree_400(world):
 def test_correlation_header_from_client_replaced(world):
     """With accept_from_client false, a client's activityid is replaced by the gateway's."""
     response = world.get(
-        "/orders/v1/", {"Authorization": f"Bearer {world.token}", "activityid": "spoofed"}
+        "/orders/v1/",
+        {"Authorization": f"Bearer {world.token}", "activityid": "spoofed"},
     )
 
     [received] = world.backend.take()

@@ -120,7 +120,12 @@ def world(tmp_path_factory, confdir):
 def jwt_world(tmp_path_factory, confdir):
     with pytest.MonkeyPatch.context() as patch, running_backend() as backend:
         patch.setenv("BACKEND_PASSWORD", "s3cret")
-        extra = ["--set", "gateway_backend_jwt=true", "--set", "gateway_outbound_auth_header=true"]
+        extra = [
+            "--set",
+            "gateway_backend_jwt=true",
+            "--set",
+            "gateway_outbound_auth_header=true",
+        ]
         space, gateway = _world(tmp_path_factory, confdir, backend, "backendjwt", extra)
         try:
             yield World(space, backend, gateway)
@@ -132,7 +137,9 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize(("key_type", "path"), [("PRODUCTION", "/prod"), ("SANDBOX", "/sandbox")])
+@pytest.mark.parametrize(
+    ("key_type", "path"), [("PRODUCTION", "/prod"), ("SANDBOX", "/sandbox")]
+)
 def test_key_type_selects_endpoint(world, key_type, path):
     """AM_KEY_TYPE routes production keys to production and sandbox keys to sandbox."""
     world.get("/both/v1/x", bearer(world.token(key_type)))
@@ -142,7 +149,8 @@ def test_key_type_selects_endpoint(world, key_type, path):
 
 
 @pytest.mark.parametrize(
-    ("key_type", "path"), [("SANDBOX", "/prodonly/v1/"), ("PRODUCTION", "/sandboxonly/v1/")]
+    ("key_type", "path"),
+    [("SANDBOX", "/prodonly/v1/"), ("PRODUCTION", "/sandboxonly/v1/")],
 )
 def test_key_type_without_endpoint_403(world, key_type, path):
     """`_sandbox_key_error_` / `_production_key_error_`: 403, 900901, WSO2's texts."""
@@ -160,7 +168,9 @@ def test_endpoint_security_basic_overwrites_sequence(world):
     [received] = world.backend.take()
     expected = "Basic " + base64.b64encode(b"backend-user:s3cret").decode()
     assert received.header_values("Authorization") == [expected]
-    assert wait_for(lambda: "endpoint security basic of Secured:vv1 replaced" in world.gateway.log)
+    assert wait_for(
+        lambda: "endpoint security basic of Secured:vv1 replaced" in world.gateway.log
+    )
     assert "s3cret" not in world.gateway.log
 
 
@@ -185,8 +195,12 @@ def test_backend_jwt_claims_and_signature(jwt_world):
     assert header["alg"] == "RS256"
     assert header["kid"] == header["x5t"] + "_RS256"
 
-    public_key = load_private_key(world.space.root / "keys" / "wso2carbon.key").public_key()
-    urlsafe = ".".join(_to_urlsafe(part) for part in (header_part, body_part, signature_part))
+    public_key = load_private_key(
+        world.space.root / "keys" / "wso2carbon.key"
+    ).public_key()
+    urlsafe = ".".join(
+        _to_urlsafe(part) for part in (header_part, body_part, signature_part)
+    )
     claims = jwt.decode(urlsafe, public_key, algorithms=["RS256"])
     dialect = "http://wso2.org/claims/"
     assert claims["iss"] == "wso2.org/products/am"

@@ -67,7 +67,11 @@ def _start(tmp_path_factory, confdir, backend, config, extra):
 def legacy(tmp_path_factory, confdir):
     with running_backend() as backend:
         world = _start(
-            tmp_path_factory, confdir, backend, CONFIG, ["--set", "gateway_wso2_version=3.x"]
+            tmp_path_factory,
+            confdir,
+            backend,
+            CONFIG,
+            ["--set", "gateway_wso2_version=3.x"],
         )
         try:
             yield world
@@ -105,7 +109,8 @@ def test_3x_missing_credentials_xml(legacy):
 def test_3x_json_when_accept_asks(legacy):
     """3.x: `Accept: application/json` gives `{"fault":{...}}` with a numeric code."""
     response = legacy.get(
-        "/legacy/v1/items", {"Authorization": "Bearer unknown", "Accept": "application/json"}
+        "/legacy/v1/items",
+        {"Authorization": "Bearer unknown", "Accept": "application/json"},
     )
 
     assert response.status == 401
@@ -119,7 +124,9 @@ def test_3x_json_when_accept_asks(legacy):
 
 def test_3x_resource_mismatch_is_900906(legacy):
     """3.x: an unknown resource is 403 900906 from the authentication handler."""
-    response = legacy.get("/legacy/v1/nothing", {"Authorization": f"Bearer {legacy.token}"})
+    response = legacy.get(
+        "/legacy/v1/nothing", {"Authorization": f"Bearer {legacy.token}"}
+    )
 
     assert response.status == 403
     assert response.text == MISMATCH_XML
@@ -158,7 +165,9 @@ def test_3x_throttled_amt_fault(legacy):
 
 def test_cors_disabled_mismatch_is_900906(no_cors):
     """4.x with CORS disabled: no CORS handler, so a mismatch is 403 900906 (JSON)."""
-    response = no_cors.get("/legacy/v1/nothing", {"Authorization": f"Bearer {no_cors.token}"})
+    response = no_cors.get(
+        "/legacy/v1/nothing", {"Authorization": f"Bearer {no_cors.token}"}
+    )
 
     assert response.status == 403
     assert json.loads(response.body) == {

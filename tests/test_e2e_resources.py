@@ -196,7 +196,9 @@ def test_preflight_for_unsupported_method_is_405(world):
 
 def test_options_resource_goes_to_backend_with_auth(world):
     """A resource that lists OPTIONS: the preflight is authenticated and proxied."""
-    without = world.call("OPTIONS", "/orders/v1/echo", {"Origin": "https://ui.test"}, token=False)
+    without = world.call(
+        "OPTIONS", "/orders/v1/echo", {"Origin": "https://ui.test"}, token=False
+    )
     assert without.status == 401
     assert json.loads(without.body)["code"] == "900902"
 
@@ -208,7 +210,9 @@ def test_options_resource_goes_to_backend_with_auth(world):
 def test_allow_origin_on_backend_and_error_responses(world):
     """Access-Control-Allow-Origin on every response; Allow-Methods only on preflights."""
     proxied = world.call("GET", "/orders/v1/items", {"Origin": "https://ui.test"})
-    rejected = world.call("GET", "/orders/v1/items", {"Origin": "https://ui.test"}, token=False)
+    rejected = world.call(
+        "GET", "/orders/v1/items", {"Origin": "https://ui.test"}, token=False
+    )
 
     assert proxied.header("Access-Control-Allow-Origin") == "*"
     assert proxied.header("Access-Control-Allow-Methods") is None

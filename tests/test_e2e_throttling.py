@@ -110,7 +110,9 @@ def test_subscription_tier_429_900804(world):
     assert body["description"] == (
         f"You have exceeded your quota .You can access API after {body['nextAccessTime']}"
     )
-    retry_at = email.utils.parsedate_to_datetime(response.header("Retry-After")).timestamp()
+    retry_at = email.utils.parsedate_to_datetime(
+        response.header("Retry-After")
+    ).timestamp()
     assert response.header("Retry-After").endswith(" GMT")
     assert before < retry_at <= before + 61
     assert retry_at % 60 == 0

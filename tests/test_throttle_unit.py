@@ -10,7 +10,13 @@ from addon.config import load_config
 from addon.context import MessageContext
 from addon.errors import GatewayError
 from addon.headers import TransportHeaders
-from addon.throttle import InMemoryCounters, levels_for, next_access_text, retry_after_text, throttle
+from addon.throttle import (
+    InMemoryCounters,
+    levels_for,
+    next_access_text,
+    retry_after_text,
+    throttle,
+)
 
 CONFIG = """\
 throttling:
@@ -46,7 +52,16 @@ def test_levels_in_wso2_order_with_aligned_windows(tmp_path):
     """Resource, subscription, application; windows aligned on the epoch."""
     config, api, ctx = _setup(tmp_path)
     levels = levels_for(
-        config, api, api.resources[0], "GET", "7", "admin", "Two", "10PerMin", 3725.0, ctx
+        config,
+        api,
+        api.resources[0],
+        "GET",
+        "7",
+        "admin",
+        "Two",
+        "10PerMin",
+        3725.0,
+        ctx,
     )
 
     assert [lv.reason for lv in levels] == [
@@ -61,7 +76,9 @@ def test_unknown_and_unlimited_tiers_are_skipped(tmp_path):
     """Unlimited adds no level; an unknown tier name is recorded and not limited."""
     config, api, ctx = _setup(tmp_path)
     resource = api.resources[0]
-    levels = levels_for(config, api, resource, "GET", "7", "u", "Platinum", "Unlimited", 0.0, ctx)
+    levels = levels_for(
+        config, api, resource, "GET", "7", "u", "Platinum", "Unlimited", 0.0, ctx
+    )
 
     assert [lv.reason for lv in levels] == ["RESOURCE_LIMIT_EXCEEDED"]
     assert any("'Platinum' is not defined" in step.summary for step in ctx.trace)
@@ -80,7 +97,9 @@ def test_counter_store_counts_per_window():
 def test_throttled_out_sets_wso2_properties(tmp_path):
     """ThrottleHandler's properties: reason, next access time, error code and status."""
     config, api, ctx = _setup(tmp_path)
-    levels = levels_for(config, api, api.resources[0], "GET", "7", "u", "Two", None, 100.0, ctx)
+    levels = levels_for(
+        config, api, api.resources[0], "GET", "7", "u", "Two", None, 100.0, ctx
+    )
     counters = InMemoryCounters()
     throttle(ctx, counters, levels, 100.0)
     throttle(ctx, counters, levels, 100.0)
