@@ -3,8 +3,8 @@
 The API's `security` list picks the authenticators, tried in WSO2's priority order:
 OAuth (the `Authorization` header, or the API's own `auth_header`: opaque tokens and
 self-contained JWT access tokens) before API keys. The first that accepts the caller
-wins. When every authenticator found no credential the answer is 900902; otherwise the
-first real failure decides the code. A resource with auth type None skips them all: the
+wins. When no authenticator found a credential the code is 900902. Otherwise the first
+real failure decides the code. A resource with auth type None skips them all: the
 caller is anonymous, its tier is Unauthenticated and its headers pass untouched.
 
 Outcomes and codes (WSO2 4.x): no credential 900902, an unknown, expired or revoked
@@ -19,12 +19,14 @@ Each credential kind lives in its own module (`credentials_oauth`, `credentials_
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .config import ApiConfig
 from .context import MessageContext
+from .credentials import fingerprint_of_hash, token_hash
 from .errors import GatewayError
 from .resources import Resource
 from .settings import KeyManager
@@ -50,8 +52,8 @@ MESSAGES = {
     INVALID_SCOPE: "The access token does not allow you to access the requested resource",
 }
 
-# WSO2's GatewayUtils answers these codes with 403 and every other auth failure with 401
-# (900900 with 500).
+# WSO2's GatewayUtils sends 403 for these codes, 500 for 900900 and 401 for every
+# other auth failure.
 FORBIDDEN_CODES = frozenset({"900906", RESOURCE_FORBIDDEN, INVALID_SCOPE, "900914"})
 
 # APISecurityConstants adds a fixed sentence to the description of a few codes.
@@ -94,7 +96,7 @@ class AuthFailure(GatewayError):
 
 
 def access_failure(api: ApiConfig, code: str) -> AuthFailure:
-    """The opaque-token failure text of OAuthAuthenticator, naming the API."""
+    """Build the opaque-token failure of OAuthAuthenticator, whose text names the API."""
     message = MESSAGES[code]
     detail = (
         f"Access failure for API: {api.full_context}, version: {api.version} "
@@ -181,7 +183,7 @@ def _strip_quotes(word: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """Who called: the application behind the credential and its subscription."""
+    """The caller: the application behind the credential and its subscription."""
 
     record: TokenRecord
     fingerprint: str
@@ -199,7 +201,7 @@ class AuthResult:
 
 @dataclass(frozen=True, slots=True)
 class AuthRequest:
-    """What an authenticator needs besides the message context."""
+    """The inputs of an authenticator besides the message context."""
 
     api: ApiConfig
     resource: Resource
@@ -220,6 +222,23 @@ class Authenticator(Protocol):
     ) -> AuthResult | None: ...
 
 
+def lookup_by_hash(
+    ctx: MessageContext, secret: str, lookup: Any
+) -> tuple[TokenRecord | None, str]:
+    """Look a credential up by its SHA-256; return the record and the credential's fingerprint.
+
+    A store failure is 900900: the gateway fails closed.
+    """
+    digest = token_hash(secret)
+    shown = fingerprint_of_hash(digest)
+    ctx.properties["gateway.token_fingerprint"] = shown
+    try:
+        return lookup(digest), shown
+    except sqlite3.Error as e:
+        ctx.record("auth", f"store lookup failed: {e}")
+        raise store_failure() from e
+
+
 def check_subscription(record: TokenRecord, key_type: str, fail: Any) -> None:
     """Raise `fail(code)` unless the subscription lets `key_type` through."""
     state = record.subscription_state
@@ -234,12 +253,12 @@ def check_subscription(record: TokenRecord, key_type: str, fail: Any) -> None:
 
 
 def has_scope(resource: Resource, scopes: tuple[str, ...]) -> bool:
-    """A resource with scopes needs a token holding at least one of them."""
+    """Return True unless the resource has scopes and the token holds none of them."""
     return not resource.scopes or any(scope in scopes for scope in resource.scopes)
 
 
 def anonymous(ctx: MessageContext) -> AuthResult:
-    """The caller of a resource with auth type None, as handleNoAuthentication builds it.
+    """Build the caller of a resource with auth type None, as handleNoAuthentication does.
 
     The throttling key is the client address: the first `X-Forwarded-For` entry, else
     the connection's address.
@@ -280,7 +299,7 @@ def authenticators_for(api: ApiConfig) -> list[Authenticator]:
 
 
 def challenges_for(api: ApiConfig) -> tuple[str, ...]:
-    """The realms of the API's authenticators, the internal-key one first as in WSO2."""
+    """Return the realms of the API's authenticators, the internal-key one first as in WSO2."""
     return (f"Internal API Key {REALM}",) + tuple(
         CHALLENGES[scheme] for scheme in ("oauth2", "api_key") if scheme in api.security
     )
@@ -297,7 +316,7 @@ def authenticate(
     keep_auth_header: bool = False,
     profile: str = "4.x",
 ) -> AuthResult:
-    """Authenticate the caller of `api`; raise AuthFailure with WSO2's answer otherwise."""
+    """Authenticate the caller of `api`, or raise AuthFailure with WSO2's code and texts."""
     resource = resource or api.resources[0]
     if not resource.needs_auth:
         result = anonymous(ctx)

@@ -11,7 +11,6 @@ API-bound keys; earlier releases signed API keys as JWTs.
 
 from __future__ import annotations
 
-import sqlite3
 from urllib.parse import unquote_plus
 
 from .auth import (
@@ -20,10 +19,9 @@ from .auth import (
     AuthRequest,
     AuthResult,
     check_subscription,
-    store_failure,
+    lookup_by_hash,
 )
 from .context import MessageContext
-from .credentials import fingerprint_of_hash, token_hash
 from .credentials_jwt import SUBSCRIPTION_FAILED
 
 QUERY_PARAMETER = "apikey"
@@ -80,14 +78,9 @@ class ApiKeyAuthenticator:
             where = "query parameter apikey"
         key = key.strip()
 
-        digest = token_hash(key)
-        shown = fingerprint_of_hash(digest)
-        ctx.properties["gateway.token_fingerprint"] = shown
-        try:
-            record = request.store.lookup_api_key(digest, api.name, api.version)
-        except sqlite3.Error as e:
-            ctx.record("auth", f"store lookup failed: {e}")
-            raise store_failure() from e
+        record, shown = lookup_by_hash(
+            ctx, key, lambda digest: request.store.lookup_api_key(digest, api.name, api.version)
+        )
         if record is None or record.revoked or record.is_expired(request.now):
             reason = (
                 "unknown"

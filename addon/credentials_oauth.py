@@ -10,8 +10,6 @@ header outbound (WSO2's `enable_outbound_auth_header`, here the option
 
 from __future__ import annotations
 
-import sqlite3
-
 from .auth import (
     INVALID_CREDENTIALS,
     INVALID_SCOPE,
@@ -23,10 +21,9 @@ from .auth import (
     check_subscription,
     extract_bearer,
     has_scope,
-    store_failure,
+    lookup_by_hash,
 )
 from .context import MessageContext
-from .credentials import fingerprint_of_hash, token_hash
 from .credentials_jwt import looks_like_jwt, validate_jwt
 
 
@@ -66,14 +63,9 @@ def _validate_opaque(
     ctx: MessageContext, request: AuthRequest, token: str
 ) -> AuthResult:
     api = request.api
-    digest = token_hash(token)
-    fingerprint = fingerprint_of_hash(digest)
-    ctx.properties["gateway.token_fingerprint"] = fingerprint
-    try:
-        record = request.store.lookup(digest, api.name, api.version)
-    except sqlite3.Error as e:
-        ctx.record("auth", f"store lookup failed: {e}")
-        raise store_failure() from e
+    record, fingerprint = lookup_by_hash(
+        ctx, token, lambda digest: request.store.lookup(digest, api.name, api.version)
+    )
 
     if record is None:
         reason = "unknown token"

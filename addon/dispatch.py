@@ -8,7 +8,7 @@ contexts match, the longest wins.
 
 Resource (CORSRequestHandler): the candidates are the resources whose verbs include the
 request method, or, for `OPTIONS`, the `Access-Control-Request-Method`. Among them
-Synapse's dispatchers elect one (see resources). When none is elected, WSO2 4.x answers
+Synapse's dispatchers elect one (see resources). When none is elected, WSO2 4.x sends
 405 `Method not allowed for given API resource` if some resource of any verb matches the
 path, else 404 `No matching resource found for given API Request`, both through the
 `_resource_mismatch_handler_` and `fault` sequences. When the CORS handler is not
@@ -91,7 +91,7 @@ def sorted_apis(config: GatewayConfig) -> tuple[ApiConfig, ...]:
 
 
 def sub_path(postfix: str) -> str:
-    """The path after the context, as the resource dispatchers see it (`/` when empty)."""
+    """Return the path after the context as the resource dispatchers see it (`/` when empty)."""
     if not postfix or postfix.startswith("?"):
         return "/" + postfix
     return postfix
@@ -102,14 +102,14 @@ def elect_resource(
 ) -> ResourceMatch | None:
     """Return the resource elected for the request, or None when nothing matches."""
     method = ctx.method
-    wanted = method
+    requested_method = method
     if method == "OPTIONS":
         requested = ctx.headers.get("Access-Control-Request-Method")
-        wanted = requested if isinstance(requested, str) else method
+        requested_method = requested if isinstance(requested, str) else method
     candidates = [
         r
         for r in acceptable_order(api.resources)
-        if r.allows(method) or r.allows(wanted)
+        if r.allows(method) or r.allows(requested_method)
     ]
     return find_resource(candidates, sub_path(postfix)) if candidates else None
 
@@ -117,7 +117,7 @@ def elect_resource(
 def resource_mismatch(
     ctx: MessageContext, api: ApiConfig, postfix: str, *, cors_handler: bool
 ) -> GatewayError:
-    """The error WSO2 answers when no resource is elected."""
+    """Build the error WSO2 sends when no resource is elected."""
     if not cors_handler:
         ctx.record(
             "dispatch", f"no resource of {api.label} matches: {INCORRECT_RESOURCE}"

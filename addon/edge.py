@@ -54,7 +54,7 @@ HOP_BY_HOP = (
 
 
 def edge_error(status: int, reason: str) -> GatewayError:
-    """A rejection at the edge, answered by the fault sequence with `status` as its code."""
+    """Build a rejection at the edge; the fault sequence sends it with `status` as its code."""
     return GatewayError(str(status), "Runtime Error", reason, status, handler="fault")
 
 

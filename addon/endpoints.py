@@ -43,7 +43,7 @@ KEY_ERRORS = {
 
 
 def select_endpoint(ctx: MessageContext, api: ApiConfig, key_type: str) -> Endpoint:
-    """Return the endpoint for `key_type`, or raise the key-error sequence's answer."""
+    """Return the endpoint for `key_type`, or raise the error of the key-error sequence."""
     endpoint = (
         api.sandbox_endpoint if key_type == "SANDBOX" else api.production_endpoint
     )

@@ -37,7 +37,7 @@ TRANSPORT_USER_AGENT = "Synapse-PT-HttpComponents-NIO"
 
 @dataclass(slots=True)
 class Runtime:
-    """What lives across requests: the options that shape behaviour, counters, signer."""
+    """The state kept across requests: the options that shape behaviour, counters, signer."""
 
     profile: str = "4.x"
     keep_auth_header: bool = False

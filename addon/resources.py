@@ -27,7 +27,7 @@ from .fields import FieldReader
 
 HTTP_VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 
-# A resource with these verbs stands in for an API that declares no resources. OPTIONS
+# An API that declares no resources gets one `/*` resource with these verbs. OPTIONS
 # is left out so that the gateway answers CORS preflights itself, as it does for the
 # resources WSO2's publisher creates by default.
 DEFAULT_VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
@@ -84,26 +84,20 @@ def compile_resource(
     """Compile `target` into a url-mapping or a uri-template resource."""
     if "{" in target or ("*" in target and not target.endswith("/*")):
         pattern, variables, has_query = _template_pattern(target)
-        return Resource(
-            target,
-            verbs,
-            auth_type,
-            scopes,
-            throttling_tier,
-            "uri-template",
-            pattern,
-            variables,
-            has_query,
-            source_line,
-        )
+        kind = "uri-template"
+    else:
+        pattern, variables, has_query, kind = None, (), False, "url-mapping"
     return Resource(
         target,
         verbs,
         auth_type,
         scopes,
         throttling_tier,
-        "url-mapping",
-        source_line=source_line,
+        kind,
+        pattern,
+        variables,
+        has_query,
+        source_line,
     )
 
 

@@ -35,7 +35,7 @@ class World:
     token: str
 
     def raw(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
-        """Send raw bytes; return the status and body of the answer."""
+        """Send raw bytes; return the status and body of the response."""
         self.backend.take()
         with socket.create_connection(
             ("127.0.0.1", self.gateway.port), timeout=10

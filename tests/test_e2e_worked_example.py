@@ -1,5 +1,8 @@
-"""End to end: the worked example of docs/configuration.md, with a tiny subscription tier
-in place of Bronze so that the limit is reached in three requests."""
+"""End to end: the worked example of docs/configuration.md.
+
+A subscription tier of four requests a minute stands in for Bronze's 1000, so that the
+fifth counted request is throttled at once.
+"""
 
 from __future__ import annotations
 
