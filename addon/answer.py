@@ -10,15 +10,24 @@ Body shapes:
 
 - authentication failures (`_auth_failure_handler_`):
   `{"code":"900901","message":"...","description":"..."}`, the code a JSON string;
+- throttling (`_throttle_out_handler_`): the same plus `"nextAccessTime"`;
 - everything else (`fault`, `main`): the same plus `"type":"Status report"`.
+
+The 3.x profile (`gateway_wso2_version=3.x`) answers as API-M 3.2 did: XML faults
+(`ams:fault` for authentication, `amt:fault` for throttling, `am:fault` otherwise) with
+numeric codes, JSON (`{"fault":{...}}`) only when the request's `Accept` asks for it,
+the 3.x `WWW-Authenticate` text, and no `nextAccessTime` suffix in the description.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
+from xml.sax.saxutils import escape
 
 from mitmproxy import http
 
+from .cors import apply_cors_sequence
 from .errors import GatewayError
 from .headers import TransportHeaders
 
@@ -27,6 +36,30 @@ CONTENT_TYPE = "application/json; charset=UTF-8"
 WWW_AUTHENTICATE = (
     'Internal API Key realm="WSO2 API Manager", Bearer realm="WSO2 API Manager", '
     'error="invalid_token", error_description="The provided token is invalid"'
+)
+# The error text of the challenge per profile; 3.x (before April 2021) said the token expired.
+CHALLENGE_ERRORS = {
+    "4.x": 'error="invalid_token", error_description="The provided token is invalid"',
+    "3.x": 'error="invalid_token", error_description="The access token expired"',
+}
+
+# Sequences that end by running `_cors_request_handler_`.
+_CORS_HANDLERS = ("_auth_failure_handler_", "_throttle_out_handler_")
+_AUTH_NS = "http://wso2.org/apimanager/security"
+_THROTTLE_NS = "http://wso2.org/apimanager/throttling"
+_FAULT_NS = "http://wso2.org/apimanager"
+
+# 3.x picked the content type of an auth failure from the request's Accept among these.
+_ACCEPTED_3X = (
+    "application/json",
+    "application/xml",
+    "text/xml",
+    "application/soap+xml",
+    "text/plain",
+    "text/html",
+    "text/javascript",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
 )
 
 # Removed by WSO2's error sequences before they answer.
@@ -49,9 +82,18 @@ _TRANSPORT_OWNED = (
 )
 
 
-def error_body(error: GatewayError) -> bytes:
+def error_body(error: GatewayError, properties: dict[str, Any] | None = None) -> bytes:
     """Return the JSON body WSO2's fault sequence builds for `error`."""
-    if error.handler == "_auth_failure_handler_":
+    if error.handler == "_throttle_out_handler_":
+        payload = {
+            "code": error.code,
+            "message": error.message,
+            "description": error.description,
+        }
+        next_access = (properties or {}).get("NEXT_ACCESS_UTC_TIME")
+        if next_access:
+            payload["nextAccessTime"] = next_access
+    elif error.handler == "_auth_failure_handler_":
         payload = {
             "code": error.code,
             "message": error.message,
@@ -67,23 +109,118 @@ def error_body(error: GatewayError) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def error_headers(request_headers: TransportHeaders, error: GatewayError) -> TransportHeaders:
+def error_headers(
+    request_headers: TransportHeaders,
+    error: GatewayError,
+    properties: dict[str, Any] | None = None,
+    method: str = "GET",
+    profile: str = "4.x",
+) -> TransportHeaders:
     """Return the response headers: the request's, cleaned as WSO2's sequences do."""
     headers = request_headers.copy()
     for name in _REMOVED_BY_SEQUENCE + _TRANSPORT_OWNED:
         headers.remove(name, excess=True)
-    if error.status == 401:
-        headers.set("WWW-Authenticate", WWW_AUTHENTICATE)
+    if profile == "3.x" and error.handler == "main":
+        headers.clear()
+    if error.status == 401 and error.handler == "_auth_failure_handler_":
+        challenges = getattr(error, "challenges", ())
+        if challenges:
+            headers.set("WWW-Authenticate", ", ".join(challenges) + ", " + CHALLENGE_ERRORS[profile])
+        elif profile == "3.x":
+            realms = WWW_AUTHENTICATE.rsplit(", error=", 1)[0]
+            headers.set("WWW-Authenticate", f"{realms}, {CHALLENGE_ERRORS['3.x']}")
+        else:
+            headers.set("WWW-Authenticate", WWW_AUTHENTICATE)
+    if properties and error.handler in _CORS_HANDLERS:
+        apply_cors_sequence(properties, headers, method)
     headers.set("Content-Type", CONTENT_TYPE)
     return headers
 
 
-def error_response(request_headers: TransportHeaders, error: GatewayError) -> http.Response:
-    """Build the mitmproxy response for `error`."""
-    headers = error_headers(request_headers, error)
-    return http.Response.make(
-        error.status, error_body(error), http.Headers(headers.to_fields())
+def error_response(
+    request_headers: TransportHeaders,
+    error: GatewayError,
+    *,
+    properties: dict[str, Any] | None = None,
+    method: str = "GET",
+    profile: str = "4.x",
+) -> http.Response:
+    """Build the mitmproxy response for `error`.
+
+    `properties` are the message context's: the CORS values and the throttling next
+    access time come from there, as WSO2's sequences read them.
+    """
+    headers = error_headers(request_headers, error, properties, method, profile)
+    if profile == "3.x":
+        content_type, body = legacy_body(request_headers, error, properties, method)
+        headers.set("Content-Type", content_type)
+    else:
+        body = error_body(error, properties)
+    return http.Response.make(error.status, body, http.Headers(headers.to_fields()))
+
+
+def _accepted_type(request_headers: TransportHeaders) -> str | None:
+    accept = request_headers.get("Accept")
+    if not isinstance(accept, str):
+        return None
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media in _ACCEPTED_3X:
+            return media
+    return None
+
+
+def legacy_body(
+    request_headers: TransportHeaders,
+    error: GatewayError,
+    properties: dict[str, Any] | None,
+    method: str,
+) -> tuple[str, bytes]:
+    """Return the content type and body API-M 3.x sent for `error`."""
+    code: Any = int(error.code) if error.code.isdigit() else error.code
+    if error.handler in ("_auth_failure_handler_", "_throttle_out_handler_"):
+        throttle = error.handler == "_throttle_out_handler_"
+        prefix, namespace = ("amt", _THROTTLE_NS) if throttle else ("ams", _AUTH_NS)
+        description = error.description
+        fields = {"code": code, "message": error.message}
+        next_access = (properties or {}).get("NEXT_ACCESS_UTC_TIME") if throttle else None
+        if throttle:
+            description = description.split(" .You can access API after ")[0]
+        fields["description"] = description
+        if next_access:
+            fields["nextAccessTime"] = next_access
+        content_type = _accepted_type(request_headers) or "application/xml"
+    else:
+        prefix, namespace = "am", _FAULT_NS
+        message = "Not Found" if error.handler == "main" else "Runtime Error"
+        description = error.description
+        if error.handler == "main":
+            path = str((properties or {}).get("REST_FULL_REQUEST_PATH", ""))
+            description = f"The requested resource ({path}) is not available."
+        fields = {"code": code, "type": "Status report", "message": message, "description": description}
+        request_type = request_headers.get("Content-Type")
+        content_type = "application/xml"
+        if method in ("POST", "PUT") and isinstance(request_type, str) and "json" in request_type:
+            content_type = "application/json"
+    if content_type in ("application/json", "text/javascript"):
+        payload = {"fault": fields}
+        return content_type, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    inner = "".join(
+        f"<{prefix}:{name}>{escape(str(value))}</{prefix}:{name}>" for name, value in fields.items()
     )
+    xml = f'<{prefix}:fault xmlns:{prefix}="{namespace}">{inner}</{prefix}:fault>'
+    return content_type, xml.encode("utf-8")
+
+
+def preflight_response(
+    request_headers: TransportHeaders, properties: dict[str, Any]
+) -> http.Response:
+    """The 200 the CORS handler sends for a preflight: the request's headers and CORS."""
+    headers = request_headers.copy()
+    for name in ("Host",) + _TRANSPORT_OWNED:
+        headers.remove(name, excess=True)
+    apply_cors_sequence(properties, headers, "OPTIONS")
+    return http.Response.make(200, b"", http.Headers(headers.to_fields()))
 
 
 def no_matching_api() -> GatewayError:

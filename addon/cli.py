@@ -4,9 +4,10 @@
 
 Every command takes `--config` and `--db`, which default as the addon's options do:
 `gateway.yaml` in the working directory and `gateway.db` beside it. Bad input exits
-with status 2 and one line on standard error. `tokens issue` prints the token alone on
-standard output, so `TOKEN=$(python -m addon tokens issue NAME)` works; nothing else
-ever prints a token.
+with status 2 and one line on standard error. `tokens issue` and `apikeys issue` print
+the credential alone on standard output, so `TOKEN=$(python -m addon tokens issue NAME)`
+works; nothing else ever prints a credential. `keys create` makes the key pair that
+signs JWT access tokens (`tokens issue --jwt`) and backend JWTs.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .check import run_check
-from .config import default_database, load_config
+from .config import GatewayConfig, default_database, load_config
 from .credentials import fingerprint_of_hash
 from .errors import ConfigError
+from .keypairs import create_key_pair, key_paths
+from .settings import DEFAULT_ISSUER, DEFAULT_KEY_NAME
 from .store import KEY_TYPES, SUBSCRIPTION_STATES, Registry, StoreError
 
 
@@ -126,7 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
         choices=KEY_TYPES,
         help="key type (default: PRODUCTION)",
     )
-    revoke = token_commands.add_parser("revoke", parents=[common], help="revoke an access token")
+    issue.add_argument(
+        "--jwt",
+        action="store_true",
+        help="issue a self-contained JWT access token signed with keys/wso2carbon.key "
+        "(see 'keys create') instead of an opaque one",
+    )
+    issue.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="a scope the token grants; repeat for several",
+    )
+    issue.add_argument(
+        "--key",
+        help="private key that signs a --jwt token (default: keys/wso2carbon.key beside the config)",
+    )
+    issue.add_argument(
+        "--issuer",
+        help="iss claim of a --jwt token (default: the first key manager's issuer, "
+        f"else {DEFAULT_ISSUER})",
+    )
+    revoke = token_commands.add_parser(
+        "revoke", parents=[common], help="revoke an access token (opaque, or a JWT by its jti)"
+    )
     revoke.add_argument("token", help="the access token to revoke")
 
     check = groups.add_parser(
@@ -138,6 +165,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--sequences",
         help="folder of sequence files (default: 'sequences' beside the config file)",
     )
+    apikeys = groups.add_parser("apikeys", help="API keys")
+    apikey_commands = apikeys.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    key_issue = apikey_commands.add_parser(
+        "issue", parents=[common], help="issue an API key and print it alone"
+    )
+    key_issue.add_argument("name", type=_name, help="application name")
+    key_issue.add_argument(
+        "--validity", type=_positive_int, default=3600, help="lifetime in seconds (default: 3600)"
+    )
+    key_issue.add_argument(
+        "--key-type", default="PRODUCTION", choices=KEY_TYPES, help="key type (default: PRODUCTION)"
+    )
+    key_revoke = apikey_commands.add_parser("revoke", parents=[common], help="revoke an API key")
+    key_revoke.add_argument("key", help="the API key to revoke")
+
+    keys = groups.add_parser("keys", help="signing key pairs")
+    keys_commands = keys.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    keys_create = keys_commands.add_parser(
+        "create",
+        parents=[common],
+        help="create keys/NAME.key and keys/NAME.crt beside the config",
+    )
+    keys_create.add_argument(
+        "--name", default=DEFAULT_KEY_NAME, help=f"file name of the pair (default: {DEFAULT_KEY_NAME})"
+    )
+    keys_create.add_argument("--force", action="store_true", help="replace an existing pair")
     return parser
 
 
@@ -177,6 +230,62 @@ def _api_version(config_path: Path, api_name: str, version: str | None) -> str:
     return version
 
 
+def _config(config_path: Path) -> GatewayConfig | None:
+    """Load the config when it exists, to check names against it."""
+    if not config_path.is_file():
+        return None
+    try:
+        return load_config(config_path)
+    except ConfigError as e:
+        raise UsageError(f"invalid config: {e}") from None
+
+
+def _check_tier(config_path: Path, level: str, tier: str) -> None:
+    config = _config(config_path)
+    if config is not None and config.tiers.get(level, tier) is None:
+        known = ", ".join(config.tiers.names(level))
+        raise UsageError(f"{level} tier {tier!r} is not defined (known: {known})")
+
+
+def _issue_jwt(args: argparse.Namespace, registry: Registry, config_path: Path) -> str:
+    from .token_issue import issue_jwt
+
+    key = Path(args.key) if args.key else key_paths(config_path.parent / "keys", DEFAULT_KEY_NAME)[0]
+    if not key.is_file():
+        raise UsageError(f"signing key {key} not found; create it with 'python -m addon keys create'")
+    issuer = args.issuer
+    if issuer is None:
+        config = _config(config_path)
+        managers = config.key_managers if config else ()
+        issuer = managers[0].issuer if managers else DEFAULT_ISSUER
+    return issue_jwt(
+        registry,
+        args.name,
+        signing_key=key,
+        issuer=issuer,
+        key_type=args.key_type,
+        scopes=tuple(args.scope),
+        validity=args.validity,
+    )
+
+
+def _revoke_token(registry: Registry, token: str) -> None:
+    from .credentials_jwt import decode_unverified, looks_like_jwt
+
+    if looks_like_jwt(token):
+        try:
+            _, claims = decode_unverified(token)
+        except Exception:  # noqa: BLE001 - any unreadable token is a usage error
+            raise UsageError("the token looks like a JWT but cannot be read") from None
+        jti = claims.get("jti")
+        if not isinstance(jti, str):
+            raise UsageError("the JWT has no jti claim to revoke it by")
+        registry.revoke_jwt(jti, int(claims.get("exp", 0) or 0))
+        return
+    if not registry.revoke_token(token):
+        raise UsageError("token not found in the store")
+
+
 def _time(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -209,7 +318,18 @@ def run(args: argparse.Namespace) -> int:
         sequences = Path(args.sequences) if args.sequences else None
         return run_check(config_path, sequences)
     command = (args.group, args.command)
+    if command == ("keys", "create"):
+        try:
+            key, cert = create_key_pair(config_path.parent / "keys", args.name, force=args.force)
+        except FileExistsError as e:
+            raise UsageError(str(e)) from None
+        print(f"created {key} and {cert}", file=sys.stderr)
+        return 0
     create = command == ("apps", "create")
+    if create:
+        _check_tier(config_path, "application", args.tier)
+    if command == ("apps", "subscribe"):
+        _check_tier(config_path, "subscription", args.tier)
     with Registry(db_path, create=create) as registry:
         if command == ("apps", "create"):
             created = registry.create_application(args.name, tier=args.tier)
@@ -228,14 +348,25 @@ def run(args: argparse.Namespace) -> int:
         elif command == ("apps", "list"):
             _list(registry)
         elif command == ("tokens", "issue"):
-            token = registry.issue_token(
-                args.name, validity=args.validity, key_type=args.key_type
-            )
+            if args.jwt:
+                token = _issue_jwt(args, registry, config_path)
+            else:
+                token = registry.issue_token(
+                    args.name,
+                    validity=args.validity,
+                    key_type=args.key_type,
+                    scopes=tuple(args.scope),
+                )
             print(token)
         elif command == ("tokens", "revoke"):
-            if not registry.revoke_token(args.token):
-                raise UsageError("token not found in the store")
+            _revoke_token(registry, args.token)
             print("token revoked", file=sys.stderr)
+        elif command == ("apikeys", "issue"):
+            print(registry.issue_api_key(args.name, validity=args.validity, key_type=args.key_type))
+        elif command == ("apikeys", "revoke"):
+            if not registry.revoke_api_key(args.key):
+                raise UsageError("API key not found in the store")
+            print("API key revoked", file=sys.stderr)
     return 0
 
 

@@ -16,12 +16,54 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError, ConfigErrors
+from .fields import FieldReader
 from .mediation.library import SequenceLibrary, display_path
 from .mediation.mediators import Sequence
+from .resources import Resource, parse_resources
+from .settings import (
+    BackendJwtSettings,
+    CorrelationSettings,
+    CorsSettings,
+    EndpointSecurity,
+    KeyManager,
+    Limits,
+    parse_backend_jwt,
+    parse_correlation,
+    parse_cors,
+    parse_endpoint_security,
+    parse_key_managers,
+    parse_limits,
+)
+from .tiers import TierTable, parse_tiers
 
-API_FIELDS = ("name", "context", "version", "endpoint", "in_sequence")
-REQUIRED_API_FIELDS = ("name", "context", "version", "endpoint")
-TOP_LEVEL_FIELDS = ("apis",)
+API_FIELDS = (
+    "name",
+    "context",
+    "version",
+    "endpoint",
+    "production_endpoint",
+    "sandbox_endpoint",
+    "endpoint_security",
+    "in_sequence",
+    "default_version",
+    "security",
+    "auth_header",
+    "api_key_header",
+    "throttling_tier",
+    "cors",
+    "resources",
+)
+REQUIRED_API_FIELDS = ("name", "context", "version")
+TOP_LEVEL_FIELDS = (
+    "apis",
+    "cors",
+    "throttling",
+    "key_managers",
+    "backend_jwt",
+    "limits",
+    "correlation",
+)
+SECURITY_SCHEMES = ("oauth2", "api_key")
 
 _generations = itertools.count(1)
 
@@ -89,14 +131,35 @@ class ApiConfig:
     name: str
     context: str
     version: str
-    endpoint: Endpoint
+    endpoint: Endpoint | None
     in_sequence: Sequence | None
     source: str
+    sandbox_endpoint: Endpoint | None = None
+    endpoint_security: EndpointSecurity | None = None
+    default_version: bool = False
+    security: tuple[str, ...] = ("oauth2",)
+    auth_header: str = "Authorization"
+    api_key_header: str = "ApiKey"
+    throttling_tier: str | None = None
+    cors: CorsSettings = CorsSettings()
+    resources: tuple[Resource, ...] = ()
+
+    @property
+    def production_endpoint(self) -> Endpoint | None:
+        """The production endpoint; `endpoint` and `production_endpoint` name the same."""
+        return self.endpoint
 
     @property
     def full_context(self) -> str:
         """The context with the version in place, e.g. /testcustomheader/1.0.0."""
         return versioned_context(self.context, self.version)
+
+    @property
+    def default_context(self) -> str:
+        """The context without the version, where a default version is also served."""
+        if "{version}" in self.context:
+            return self.context.replace("/{version}", "").replace("{version}", "") or "/"
+        return self.context.rstrip("/") or "/"
 
     @property
     def label(self) -> str:
@@ -124,11 +187,18 @@ class GatewayConfig:
     apis: tuple[ApiConfig, ...]
     sequences: SequenceLibrary
     generation: int
+    cors: CorsSettings = CorsSettings()
+    tiers: TierTable = parse_tiers("", None)
+    key_managers: tuple[KeyManager, ...] = ()
+    backend_jwt: BackendJwtSettings = BackendJwtSettings()
+    limits: Limits = Limits()
+    correlation: CorrelationSettings = CorrelationSettings()
 
     def describe(self) -> str:
         """Return a one-line summary of the loaded APIs and sequences."""
         apis = ", ".join(
-            f"{api.label} at {api.full_context} -> {api.endpoint.url}"
+            f"{api.label} at {api.full_context} -> "
+            + (api.endpoint.url if api.endpoint else "(no production endpoint)")
             + (f" (in: {api.in_sequence.name})" if api.in_sequence else "")
             for api in self.apis
         )
@@ -161,7 +231,13 @@ def _string_field(file: str, api: Any, name: str | None, field: str) -> str | No
     return value
 
 
-def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
+def _parse_api(
+    file: str,
+    api: Any,
+    sequences: SequenceLibrary,
+    cors: CorsSettings | None = None,
+    tiers: TierTable | None = None,
+) -> ApiConfig:
     if not isinstance(api, dict):
         raise ConfigError(
             f"each entry of 'apis' must be a mapping, not {type(api).__name__}",
@@ -185,8 +261,7 @@ def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
     name = _string_field(file, api, name, "name")
     context = _string_field(file, api, name, "context")
     version = _string_field(file, api, name, "version")
-    endpoint_url = _string_field(file, api, name, "endpoint")
-    assert name and context and version and endpoint_url
+    assert name and context and version
 
     if not context.startswith("/"):
         raise _api_error(file, api, name, "context", f"{context!r} must start with '/'")
@@ -194,10 +269,8 @@ def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
         raise _api_error(file, api, name, "context", f"{context!r} must be a plain path")
     if "/" in version or " " in version:
         raise _api_error(file, api, name, "version", f"{version!r} must not contain '/' or spaces")
-    try:
-        endpoint = Endpoint.parse(endpoint_url)
-    except ValueError as e:
-        raise _api_error(file, api, name, "endpoint", f"{endpoint_url!r} {e}") from None
+
+    endpoint, sandbox = _parse_endpoints(file, api, name)
 
     in_sequence = None
     sequence_name = _string_field(file, api, name, "in_sequence")
@@ -213,6 +286,34 @@ def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
                 f"names sequence {sequence_name!r}, which is not in "
                 f"{display_path(sequences.folder)} (found: {known})",
             )
+
+    owner = f"API {name!r}"
+    reader = FieldReader(file, api, owner, API_FIELDS)
+    security = reader.string_list("security", ("oauth2",))
+    for scheme in security:
+        if scheme not in SECURITY_SCHEMES:
+            raise reader.error(
+                "security", f"contains {scheme!r}; accepted: {', '.join(SECURITY_SCHEMES)}"
+            )
+    if not security:
+        raise reader.error("security", "must name at least one scheme")
+    auth_header = reader.string("auth_header", "Authorization")
+    api_key_header = reader.string("api_key_header", "ApiKey")
+    for field_name, header in (("auth_header", auth_header), ("api_key_header", api_key_header)):
+        if not _is_token(header):
+            raise reader.error(field_name, f"{header!r} is not a valid header name")
+    resources = parse_resources(file, owner, api.get("resources"))
+    table = tiers or parse_tiers(file, None)
+    api_tier = reader.string("throttling_tier")
+    _check_tier(reader, "throttling_tier", api_tier, table, "api")
+    for index, resource in enumerate(resources, start=1):
+        if resource.throttling_tier is not None and table.get("api", resource.throttling_tier) is None:
+            raise ConfigError(
+                f"{owner} resource {index}: field 'throttling_tier' names unknown tier "
+                f"{resource.throttling_tier!r}; known: {', '.join(table.names('api'))}",
+                file=file,
+                line=resource.source_line,
+            )
     return ApiConfig(
         name=name,
         context=context,
@@ -220,7 +321,53 @@ def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
         endpoint=endpoint,
         in_sequence=in_sequence,
         source=f"{file}:{_line(api)}",
+        sandbox_endpoint=sandbox,
+        endpoint_security=parse_endpoint_security(file, owner, api.get("endpoint_security")),
+        default_version=reader.boolean("default_version", False),
+        security=security,
+        auth_header=auth_header,
+        api_key_header=api_key_header,
+        throttling_tier=api_tier,
+        cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors or CorsSettings()),
+        resources=resources,
     )
+
+
+def _is_token(name: str) -> bool:
+    return all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
+
+
+def _check_tier(reader: FieldReader, field: str, name: str | None, tiers: TierTable, level: str) -> None:
+    if name is not None and tiers.get(level, name) is None:
+        raise reader.error(field, f"names unknown tier {name!r}; known: {', '.join(tiers.names(level))}")
+
+
+def _parse_endpoints(file: str, api: Any, name: str) -> tuple[Endpoint | None, Endpoint | None]:
+    """Read `endpoint`/`production_endpoint` and `sandbox_endpoint`; one at least is needed."""
+    if "endpoint" in api and "production_endpoint" in api:
+        raise _api_error(
+            file, api, name, "production_endpoint",
+            "and 'endpoint' are both set; they name the same production endpoint",
+        )
+    parsed: dict[str, Endpoint | None] = {}
+    for field_name in ("endpoint", "production_endpoint", "sandbox_endpoint"):
+        url = _string_field(file, api, name, field_name)
+        if url is None:
+            parsed[field_name] = None
+            continue
+        try:
+            parsed[field_name] = Endpoint.parse(url)
+        except ValueError as e:
+            raise _api_error(file, api, name, field_name, f"{url!r} {e}") from None
+    production = parsed["endpoint"] or parsed["production_endpoint"]
+    if production is None and parsed["sandbox_endpoint"] is None:
+        raise ConfigError(
+            f"API {name!r}: field 'endpoint' is missing (or give 'production_endpoint' "
+            "and/or 'sandbox_endpoint')",
+            file=file,
+            line=_line(api),
+        )
+    return production, parsed["sandbox_endpoint"]
 
 
 def read_yaml(path: Path) -> Any:
@@ -271,11 +418,11 @@ def check_config(
 ) -> tuple[GatewayConfig | None, list[ConfigError]]:
     """Load the config at `path` and its sequences, collecting every problem found.
 
-    Each sequence file and each API is checked on its own, so one broken file or API
-    does not hide the problems of the others. Within one of them, checking stops at
-    its first problem. Returns the config (None if there was any problem) and the
-    problems: a config file that cannot be read at all first, then the problems of
-    the sequence files, then those of the APIs.
+    Each sequence file, each top-level section and each API is checked on its own, so
+    one broken part does not hide the problems of the others. Within one of them,
+    checking stops at its first problem. Returns the config (None if there was any
+    problem) and the problems: a config file that cannot be read at all first, then
+    the problems of the sequence files, then those of the config file.
     """
     shown = display_path(path)
     errors: list[ConfigError] = []
@@ -286,31 +433,55 @@ def check_config(
     }
 
     try:
-        apis_raw = _read_apis(path, shown, errors)
+        document, apis_raw = _read_document(path, shown, errors)
     except ConfigError as e:
         return None, [e, *sequence_errors]
+
+    base = path.parent
+
+    def section(parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except ConfigError as e:
+            errors.append(e)
+            return None
+
+    cors = section(parse_cors, shown, document.get("cors"), "cors", CorsSettings())
+    tiers = section(parse_tiers, shown, document.get("throttling"))
+    key_managers = section(parse_key_managers, shown, base, document.get("key_managers"))
+    backend_jwt = section(parse_backend_jwt, shown, base, document.get("backend_jwt"))
+    limits = section(parse_limits, shown, document.get("limits"))
+    correlation = section(parse_correlation, shown, document.get("correlation"))
+    if cors is None or tiers is None:
+        # The APIs are checked against these sections; without them, stop here.
+        return None, [*sequence_errors, *errors]
 
     apis: list[ApiConfig] = []
     seen: dict[str, ApiConfig] = {}
     for raw in apis_raw:
         try:
             checked = _without_broken_sequence(shown, raw, broken, errors)
-            api = _parse_api(shown, checked, sequences)
+            api = _parse_api(shown, checked, sequences, cors, tiers)
         except ConfigError as e:
             errors.append(e)
             continue
-        key = api.full_context
-        if key in seen:
+        keys = [api.full_context]
+        if api.default_version:
+            keys.append(api.default_context)
+        clash = next((key for key in keys if key in seen), None)
+        if clash is not None:
             errors.append(
                 ConfigError(
-                    f"API {api.name!r} has the same context and version as {seen[key].name!r} "
-                    f"({key}, defined at {seen[key].source})",
+                    f"API {api.name!r} is served at {clash}, as {seen[clash].name!r} is "
+                    f"(defined at {seen[clash].source}); a context and version, or a "
+                    "default version, may belong to one API only",
                     file=shown,
                     line=_line(raw),
                 )
             )
             continue
-        seen[key] = api
+        for key in keys:
+            seen[key] = api
         apis.append(api)
     if sequence_errors or errors:
         return None, [*sequence_errors, *errors]
@@ -320,12 +491,20 @@ def check_config(
         apis=tuple(apis),
         sequences=sequences,
         generation=next(_generations),
+        cors=cors,
+        tiers=tiers,
+        key_managers=key_managers,
+        backend_jwt=backend_jwt,
+        limits=limits,
+        correlation=correlation,
     )
     return config, []
 
 
-def _read_apis(path: Path, shown: str, errors: list[ConfigError]) -> list[Any]:
-    """Return the `apis` list of the file; add top-level problems to `errors`."""
+def _read_document(
+    path: Path, shown: str, errors: list[ConfigError]
+) -> tuple[dict[str, Any], list[Any]]:
+    """Return the file's top-level mapping and its `apis` list; add top-level problems to `errors`."""
     document = read_yaml(path)
     if document is None:
         document = {}
@@ -345,7 +524,7 @@ def _read_apis(path: Path, shown: str, errors: list[ConfigError]) -> list[Any]:
         apis_raw = []
     if not isinstance(apis_raw, list):
         raise ConfigError("'apis' must be a list", file=shown, line=_line(document, "apis"))
-    return apis_raw
+    return document, apis_raw
 
 
 def _without_broken_sequence(

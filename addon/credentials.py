@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 import uuid
 
 
@@ -30,3 +31,19 @@ def fingerprint(token: str) -> str:
 def new_opaque_token() -> str:
     """Return a new opaque access token in the UUID shape WSO2's key manager issues."""
     return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4))
+
+
+_CONSUMER_KEY_ALPHABET = string.ascii_letters + string.digits + "_"
+
+
+def new_consumer_key() -> str:
+    """Return a new consumer key in the 28-character shape WSO2's key manager issues."""
+    return "".join(secrets.choice(_CONSUMER_KEY_ALPHABET) for _ in range(28))
+
+
+def new_api_key() -> str:
+    """Return a new opaque API key: 32 random bytes, URL-safe base64 without dots.
+
+    Without dots the gateway can never mistake it for a JWT.
+    """
+    return secrets.token_urlsafe(32)

@@ -12,6 +12,7 @@ after an error nothing is forwarded.
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import exceptions, http
 from mitmproxy.net.http import url
 
-from . import outcomes, pipeline, tracing
-from .answer import error_response, internal_error
+from . import edge, outcomes, pipeline, tracing
+from .answer import error_response, internal_error, preflight_response
+from .backend_jwt import BackendJwtSigner
 from .config import GatewayConfig, default_database, load_config
 from .context import MessageContext
+from .cors import apply_cors_sequence
 from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
 from .reload import Snapshot, snapshot_sources
@@ -31,8 +34,16 @@ from .store import StoreError, TokenStore
 
 logger = logging.getLogger(__name__)
 
-OPTIONS = ("gateway_config", "gateway_sequences", "gateway_db")
+OPTIONS = (
+    "gateway_config",
+    "gateway_sequences",
+    "gateway_db",
+    "gateway_wso2_version",
+    "gateway_backend_jwt",
+    "gateway_outbound_auth_header",
+)
 METADATA_KEY = "gateway"
+PROFILES = ("4.x", "3.x")
 
 
 class Gateway:
@@ -48,6 +59,7 @@ class Gateway:
         # The state of those files just before the config in force was read from them.
         self.sources: Snapshot = {}
         self.recent_requests = RecentRequests()
+        self.runtime = pipeline.Runtime()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -69,6 +81,27 @@ class Gateway:
             "SQLite file of applications, subscriptions and token hashes. "
             "Default: 'gateway.db' beside the config file.",
         )
+        loader.add_option(
+            "gateway_wso2_version",
+            str,
+            "4.x",
+            "Error profile: '4.x' (flat JSON, 404/405 for resource mismatch) or '3.x' "
+            "(XML ams:fault bodies, JSON only when Accept asks, 900906 for mismatch).",
+        )
+        loader.add_option(
+            "gateway_backend_jwt",
+            bool,
+            False,
+            "Add the backend JWT (X-JWT-Assertion, WSO2's [apim.jwt] enable), signed "
+            "with the key of the config's backend_jwt section.",
+        )
+        loader.add_option(
+            "gateway_outbound_auth_header",
+            bool,
+            False,
+            "Keep the token in the Authorization header towards the backend "
+            "(WSO2's [apim.oauth_config] enable_outbound_auth_header).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if not any(option in updated for option in OPTIONS):
@@ -80,7 +113,13 @@ class Gateway:
         sources = snapshot_sources(config_path, sequences)
 
         try:
+            if options.gateway_wso2_version not in PROFILES:
+                raise ConfigError(
+                    f"option gateway_wso2_version is {options.gateway_wso2_version!r}; "
+                    f"accepted: {', '.join(PROFILES)}"
+                )
             config = load_config(config_path, sequences)
+            runtime = self._runtime(config)
             store = TokenStore(db_path)
         except (ConfigError, StoreError) as e:
             if self.config is None:
@@ -95,14 +134,30 @@ class Gateway:
             self.store.close()
         self.config = config
         self.store = store
+        self.runtime = runtime
         self.config_path, self.sequences_option = config_path, sequences
         self.sources = sources
         logger.info("gateway: loaded %s", config.describe())
         logger.info(
-            "gateway: options gateway_config=%s gateway_sequences=%s gateway_db=%s",
+            "gateway: options gateway_config=%s gateway_sequences=%s gateway_db=%s "
+            "gateway_wso2_version=%s gateway_backend_jwt=%s gateway_outbound_auth_header=%s",
             config_path,
             config.sequences_folder,
             db_path,
+            runtime.profile,
+            runtime.backend_jwt is not None,
+            runtime.keep_auth_header,
+        )
+
+    def _runtime(self, config: GatewayConfig) -> pipeline.Runtime:
+        """Build the per-config request-path settings; throttle counters carry over."""
+        options = mitmproxy_ctx.options
+        signer = BackendJwtSigner(config.backend_jwt) if options.gateway_backend_jwt else None
+        return pipeline.Runtime(
+            profile=options.gateway_wso2_version,
+            keep_auth_header=options.gateway_outbound_auth_header,
+            backend_jwt=signer,
+            counters=self.runtime.counters,
         )
 
     def reload(self) -> GatewayConfig:
@@ -117,7 +172,8 @@ class Gateway:
             )
         sources = snapshot_sources(self.config_path, self.sequences_option)
         config = load_config(self.config_path, self.sequences_option)
-        self.config = config
+        runtime = self._runtime(config)
+        self.config, self.runtime = config, runtime
         self.sources = sources
         return config
 
@@ -125,6 +181,42 @@ class Gateway:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Judge the request line and headers before mitmproxy reads the body."""
+        if flow.response is not None or flow.error is not None or not flow.live:
+            return
+        config = self.config
+        if config is None:
+            return
+        try:
+            edge.check_path(flow.request.path)
+            edge.check_headers(flow.request.headers.fields, config.limits)
+            edge.check_declared_body(flow.request.headers.get("Content-Length"), config.limits)
+        except GatewayError as e:
+            error = e
+        except Exception:
+            logger.exception("gateway: unexpected error on flow %s; responded 500", flow.id)
+            error = internal_error(flow.id)
+        else:
+            return
+        state = {
+            "outcome": outcomes.REJECTED_AT_EDGE,
+            "code": error.code,
+            "message": error.message,
+            "status": error.status,
+            "method": flow.request.method,
+            "path": flow.request.path,
+        }
+        flow.metadata[METADATA_KEY] = state
+        # The offending headers are not echoed: they may be huge or hold control bytes.
+        flow.response = error_response(
+            TransportHeaders(),
+            error,
+            method=flow.request.method,
+            profile=self.runtime.profile,
+        )
+        tracing.annotate(flow, state)
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None or not flow.live:
@@ -158,12 +250,15 @@ class Gateway:
             "path": request.path,
         }
         flow.metadata[METADATA_KEY] = state
-        answer = self.run(request, state)
+        peer = flow.client_conn.peername
+        answer = self.run(request, state, client_address=peer[0] if peer else None)
         if answer is not None:
             flow.response = answer
         tracing.annotate(flow, state)
 
-    def run(self, request: http.Request, state: dict[str, Any]) -> http.Response | None:
+    def run(
+        self, request: http.Request, state: dict[str, Any], client_address: str | None = None
+    ) -> http.Response | None:
         """Run the request path on `request` and record what happened in `state`.
 
         Returns the local error response when the gateway rejects the request. Otherwise
@@ -174,20 +269,32 @@ class Gateway:
         headers = TransportHeaders.from_fields(client_fields)
         ctx = MessageContext(headers=headers, method=request.method, to=request.path)
         # One config for the whole request, even if a reload swaps it meanwhile.
-        config, store = self.config, self.store
+        config, store, runtime = self.config, self.store, self.runtime
         if config is None or store is None:
             raise RuntimeError("the gateway has no valid configuration loaded")
         state["config_generation"] = config.generation
+        state["correlation"] = _correlate(ctx, config)
+        if client_address:
+            ctx.properties["REMOTE_ADDR"] = client_address
         outcome = pipeline.Outcome()
         try:
-            forward = pipeline.process(config, store, ctx, request.path, outcome)
+            if len(request.raw_content or b"") > config.limits.max_body_bytes:
+                raise edge.body_too_large(config.limits)
+            forward = pipeline.process(config, store, ctx, request.path, outcome, runtime)
+        except pipeline.Preflight:
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            state["outcome"] = outcomes.PREFLIGHT
+            state["status"] = 200
+            return preflight_response(headers, ctx.properties)
         except GatewayError as e:
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
             state["outcome"] = outcomes.outcome_of_handler(e.handler)
             state["code"] = e.code
             state["message"] = e.message
             state["status"] = e.status
-            return error_response(headers, e)
+            return error_response(
+                headers, e, properties=ctx.properties, method=ctx.method, profile=runtime.profile
+            )
         except Exception:
             # Keep the steps up to the failure for the trace. The request hook responds 500.
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
@@ -201,12 +308,23 @@ class Gateway:
         state["backend"] = forward.url
         state["backend_method"] = forward.method
         state["headers"] = tracing.header_diff(client_fields, backend_fields)
+        state["cors"] = {
+            k: v
+            for k, v in ctx.properties.items()
+            if "Access-Control" in k or k.startswith("CORS")
+        }
         return None
 
     def response(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)
         if state is None or flow.response is None:
             return
+        if state.get("outcome") == outcomes.FORWARDED:
+            # On the way back: the CORS sequence, then the correlation id.
+            apply_cors_sequence(state.get("cors", {}), flow.response.headers, flow.request.method)
+        correlation = state.get("correlation")
+        if correlation and self.config is not None:
+            flow.response.headers[self.config.correlation.header] = correlation
         state["status"] = flow.response.status_code
         tracing.annotate(flow, state)
         _log_request(flow, state, flow.response.status_code)
@@ -242,6 +360,22 @@ def point_at_backend(
     if data.authority:
         data.authority = hostport.encode("ascii")
     request.path = forward.path
+
+
+def _correlate(ctx: MessageContext, config: GatewayConfig) -> str:
+    """Strip gateway-owned client headers and set the correlation id (Synapse's activityid).
+
+    The client's own id is kept when the config accepts it; otherwise a UUID is made.
+    """
+    settings = config.correlation
+    edge.strip_owned_headers(
+        ctx, config.backend_jwt.header, settings.header, settings.accept_from_client
+    )
+    value = ctx.headers.get(settings.header)
+    if not isinstance(value, str) or not value:
+        value = str(uuid.uuid4())
+        ctx.headers.set(settings.header, value)
+    return value
 
 
 def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> None:

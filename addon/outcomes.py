@@ -16,6 +16,9 @@ BACKEND_FAILURE = (
     "backend-failure"  # the backend was unreachable or broke the connection
 )
 INTERNAL_ERROR = "internal-error"  # a bug in the gateway; the client gets a 500
+REJECTED_AT_EDGE = "rejected-at-edge"  # a malformed or oversize request: 400, 413, 431
+PREFLIGHT = "preflight"  # a CORS preflight the gateway answered itself
+RESOURCE_MISMATCH = "resource-mismatch"  # no resource or verb of the API matches: 404, 405
 
 # The WSO2 sequence that answers a GatewayError, and the outcome it stands for.
 HANDLER_OUTCOMES = {
@@ -23,6 +26,9 @@ HANDLER_OUTCOMES = {
     "_throttle_out_handler_": THROTTLED,
     "fault": MEDIATION_FAULT,
     "main": NO_API,
+    "_resource_mismatch_handler_": RESOURCE_MISMATCH,
+    "_production_key_error_": REJECTED,
+    "_sandbox_key_error_": REJECTED,
 }
 
 # mitmproxy's emoji names; mitmweb shows the emoji beside the flow's path.
@@ -34,6 +40,9 @@ MARKS = {
     NO_API: ":grey_question:",
     BACKEND_FAILURE: ":electric_plug:",
     INTERNAL_ERROR: ":fire:",
+    REJECTED_AT_EDGE: ":no_entry_sign:",
+    PREFLIGHT: ":left_right_arrow:",
+    RESOURCE_MISMATCH: ":grey_question:",
 }
 
 

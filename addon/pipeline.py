@@ -1,27 +1,49 @@
-"""The request path, stage by stage, in WSO2's order.
+"""The request path, stage by stage, in the order of WSO2's handler chain.
 
-dispatch (which API) -> authenticate (which application; the token leaves the
-Authorization header) -> in-sequence (the API's mediation) -> route (the backend URL).
-Each stage records what it decided in the message context's trace. A stage that
-rejects the request raises GatewayError. This module does not depend on mitmproxy.
+dispatch (which API) -> edge checks that need the API -> CORS handler (which resource;
+404/405; preflight answered) -> authenticate (which application; the token leaves its
+header; backend JWT added) -> throttle -> in-sequence (the API's mediation) -> endpoint
+(by key type, `{uri.var.x}`) -> endpoint security -> route (the backend URL). Each stage
+records what it decided in the message context's trace. A stage that rejects the request
+raises GatewayError. This module does not depend on mitmproxy.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import dispatch
+from . import dispatch, edge
 from .answer import mediation_fault, no_matching_api
-from .auth import AuthResult, authenticate
-from .config import ApiConfig, GatewayConfig
+from .auth import AuthFailure, AuthResult, authenticate
+from .backend_jwt import BackendJwtSigner
+from .config import ApiConfig, Endpoint, GatewayConfig
 from .context import MessageContext
+from .cors import is_preflight, set_cors_properties
+from .endpoints import apply_endpoint_security, fill_uri_vars, select_endpoint
 from .errors import GatewayError, MediationFault
+from .resources import Resource
 from .route import backend_path, backend_url
 from .store import TokenStore
+from .throttle import CounterStore, InMemoryCounters, levels_for, throttle
 
 # Characters that would end a header line or the request line early.
 _FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\0]")
+
+# The pass-through transport drops these request headers and writes its own; the
+# user agent it sends is Synapse's (PassThroughTransportUtils, BaseConfiguration).
+TRANSPORT_DROPPED = ("User-Agent", "Date", "Server")
+TRANSPORT_USER_AGENT = "Synapse-PT-HttpComponents-NIO"
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The state kept across requests: the options that shape behaviour, counters, signer."""
+
+    profile: str = "4.x"
+    keep_auth_header: bool = False
+    backend_jwt: BackendJwtSigner | None = None
+    counters: CounterStore = field(default_factory=InMemoryCounters)
 
 
 @dataclass(slots=True)
@@ -43,15 +65,28 @@ class Outcome:
     api: ApiConfig | None = None
     auth: AuthResult | None = None
     forward: Forward | None = None
+    resource: Resource | None = None
+
+
+class Preflight(Exception):
+    """A CORS preflight the gateway answers itself with 200."""
 
 
 def process(
-    config: GatewayConfig, store: TokenStore, ctx: MessageContext, path: str, outcome: Outcome
+    config: GatewayConfig,
+    store: TokenStore,
+    ctx: MessageContext,
+    path: str,
+    outcome: Outcome,
+    runtime: Runtime | None = None,
 ) -> Forward:
     """Run the request path for `ctx`, filling `outcome` as each stage decides.
 
-    Returns the backend request, or raises GatewayError carrying WSO2's response.
+    Returns the backend request, raises GatewayError carrying WSO2's response, or raises
+    Preflight when the gateway answers a CORS preflight itself.
     """
+    runtime = runtime or Runtime()
+    ctx.properties["REST_FULL_REQUEST_PATH"] = path
     match = dispatch.select_api(config, path)
     if match is None:
         ctx.record("dispatch", f"no API matches {path}: 404")
@@ -59,10 +94,34 @@ def process(
     api = match.api
     outcome.api = api
     _set_api_properties(ctx, api, path, match.postfix)
-    ctx.record("dispatch", f"API {api.label} (context {api.full_context}), postfix {match.postfix!r}")
+    alias = " (default version)" if match.default_version else ""
+    ctx.record(
+        "dispatch",
+        f"API {api.label}{alias} (context {match.context}), postfix {match.postfix!r}",
+    )
 
-    outcome.auth = authenticate(ctx, api, store)
+    edge.check_hop_by_hop(ctx, api)
+    edge.check_repeated_credentials(ctx, api, match.postfix)
+
+    resource = _elect_resource(config, ctx, api, match.postfix, runtime)
+    outcome.resource = resource
+
+    outcome.auth = authenticate(
+        ctx,
+        api,
+        store,
+        resource=resource,
+        key_managers=config.key_managers,
+        keep_auth_header=runtime.keep_auth_header,
+        profile=runtime.profile,
+    )
     _set_auth_properties(ctx, outcome.auth)
+    if runtime.backend_jwt is not None and not outcome.auth.anonymous:
+        header = config.backend_jwt.header
+        ctx.headers.set(header, runtime.backend_jwt.sign(outcome.auth, api))
+        ctx.record("auth", f"backend JWT added as {header}")
+
+    _throttle(config, ctx, api, resource, outcome.auth, runtime)
 
     if api.in_sequence is not None:
         try:
@@ -72,17 +131,88 @@ def process(
             ctx.record("mediation", f"fault: {location}{e.message}")
             raise mediation_fault(e.message) from e
 
-    forward = route(ctx, api)
+    key_type = outcome.auth.record.key_type
+    endpoint = fill_uri_vars(ctx, select_endpoint(ctx, api, key_type))
+    apply_endpoint_security(ctx, api)
+    forward = route(ctx, api, endpoint)
     outcome.forward = forward
     return forward
 
 
-def _set_api_properties(ctx: MessageContext, api: ApiConfig, path: str, postfix: str) -> None:
+def _elect_resource(
+    config: GatewayConfig,
+    ctx: MessageContext,
+    api: ApiConfig,
+    postfix: str,
+    runtime: Runtime,
+) -> Resource:
+    """The CORS handler's part: elect the resource, set CORS values, answer preflights.
+
+    With CORS disabled the handler is not engaged, and in the 3.x profile the
+    authentication handler's resource lookup answers a mismatch (900906) instead.
+    """
+    cors_handler = config.cors.enable
+    elected = dispatch.elect_resource(ctx, api, postfix)
+    if elected is None:
+        answers_mismatch = cors_handler and runtime.profile != "3.x"
+        error = dispatch.resource_mismatch(
+            ctx, api, postfix, cors_handler=answers_mismatch
+        )
+        if isinstance(error, AuthFailure):
+            error.describe_to(ctx)
+        raise error
+    resource = elected.resource
+    ctx.properties["API_ELECTED_RESOURCE"] = resource.target
+    ctx.properties["api.ut.resource"] = resource.target
+    for name, value in elected.variables.items():
+        ctx.properties[f"uri.var.{name}"] = value
+    ctx.record("dispatch", f"resource {dispatch.describe_resource(resource)}")
+    if cors_handler:
+        set_cors_properties(ctx, api, resource, enabled=True)
+        if is_preflight(ctx, resource):
+            ctx.record(
+                "cors", f"preflight for {resource.target} answered by the gateway: 200"
+            )
+            raise Preflight()
+    return resource
+
+
+def _throttle(
+    config: GatewayConfig,
+    ctx: MessageContext,
+    api: ApiConfig,
+    resource: Resource,
+    auth: AuthResult,
+    runtime: Runtime,
+) -> None:
+    record = auth.record
+    now = ctx.started
+    levels = levels_for(
+        config,
+        api,
+        resource,
+        ctx.method,
+        auth.throttle_id,
+        auth.end_user,
+        record.subscription_tier,
+        record.application_tier,
+        now,
+        ctx,
+    )
+    throttle(ctx, runtime.counters, levels, now)
+
+
+def _set_api_properties(
+    ctx: MessageContext, api: ApiConfig, path: str, postfix: str
+) -> None:
     ctx.properties["SYNAPSE_REST_API"] = api.label
     ctx.properties["SYNAPSE_REST_API_VERSION"] = api.version
     ctx.properties["REST_API_CONTEXT"] = api.full_context
     ctx.properties["REST_FULL_REQUEST_PATH"] = path
-    ctx.properties["REST_SUB_REQUEST_PATH"] = postfix.partition("?")[0]
+    ctx.properties["REST_SUB_REQUEST_PATH"] = dispatch.sub_path(postfix).partition("?")[
+        0
+    ]
+    ctx.properties["REST_METHOD"] = ctx.method
     ctx.axis2["REST_URL_POSTFIX"] = postfix
 
 
@@ -92,16 +222,35 @@ def _set_auth_properties(ctx: MessageContext, auth: AuthResult) -> None:
     ctx.properties["api.ut.application.name"] = record.application_name
     ctx.properties["api.ut.application.id"] = str(record.application_id)
     ctx.properties["api.ut.userId"] = record.application_owner
+    if auth.consumer_key:
+        ctx.properties["api.ut.consumerKey"] = auth.consumer_key
 
 
-def route(ctx: MessageContext, api: ApiConfig) -> Forward:
+def route(
+    ctx: MessageContext, api: ApiConfig, endpoint: Endpoint | None = None
+) -> Forward:
     """Build the backend request from the endpoint and what mediation left."""
     postfix = ctx.axis2.get("REST_URL_POSTFIX")
     method = ctx.axis2.get("HTTP_METHOD") or "POST"
     if not isinstance(postfix, str):
         postfix = None
+    if postfix is not None and any(c in postfix for c in ("\r", "\n", "\0", " ", "#")):
+        ctx.record(
+            "route", "REST_URL_POSTFIX holds a space, '#', CR, LF or NUL: not sent"
+        )
+        raise GatewayError(
+            "0",
+            "Runtime Error",
+            "REST_URL_POSTFIX contains characters that cannot be sent",
+            500,
+            handler="fault",
+        )
+    for name in TRANSPORT_DROPPED:
+        ctx.headers.remove(name, excess=True)
+    ctx.headers.set("User-Agent", TRANSPORT_USER_AGENT)
     check_headers(ctx)
-    endpoint = api.endpoint
+    endpoint = endpoint or api.endpoint
+    assert endpoint is not None
     url = backend_url(endpoint, postfix)
     ctx.record("route", f"{method} {url}")
     return Forward(

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .credentials import new_opaque_token, token_hash
+from .credentials import new_api_key, new_consumer_key, new_opaque_token, token_hash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KEY_TYPES = ("PRODUCTION", "SANDBOX")
 SUBSCRIPTION_STATES = (
@@ -69,6 +70,40 @@ MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX access_tokens_application ON access_tokens(application_id);
     """,
+    # Version 2: API keys (stored as hashes), the consumer keys that self-contained
+    # JWT access tokens name in their `azp` claim (one per application and key type,
+    # as WSO2 issues production and sandbox keys), JWT revocation by `jti`, and an
+    # application UUID for the backend JWT's applicationUUId claim.
+    2: """
+        ALTER TABLE applications ADD COLUMN uuid TEXT;
+        UPDATE applications SET uuid = lower(
+            hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+            substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) ||
+            '-' || hex(randomblob(6)));
+        CREATE TABLE consumer_keys (
+            consumer_key TEXT PRIMARY KEY,
+            application_id INTEGER NOT NULL
+                REFERENCES applications(id) ON DELETE CASCADE,
+            key_type TEXT NOT NULL CHECK (key_type IN ('PRODUCTION', 'SANDBOX')),
+            created_at INTEGER NOT NULL,
+            UNIQUE (application_id, key_type)
+        );
+        CREATE TABLE api_keys (
+            key_hash TEXT PRIMARY KEY,
+            application_id INTEGER NOT NULL
+                REFERENCES applications(id) ON DELETE CASCADE,
+            key_type TEXT NOT NULL CHECK (key_type IN ('PRODUCTION', 'SANDBOX')),
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX api_keys_application ON api_keys(application_id);
+        CREATE TABLE revoked_jwts (
+            jti TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER NOT NULL
+        );
+    """,
 }
 
 
@@ -95,6 +130,7 @@ class TokenRecord:
     revoked: bool
     subscription_tier: str | None
     subscription_state: str | None
+    application_uuid: str = ""
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -126,7 +162,7 @@ class TokenStore:
 
     _LOOKUP = """
         SELECT t.application_id, a.name, a.tier, a.owner, t.key_type, t.scopes,
-               t.issued_at, t.expires_at, t.revoked, s.tier, s.state
+               t.issued_at, t.expires_at, t.revoked, s.tier, s.state, a.uuid
         FROM access_tokens AS t
         JOIN applications AS a ON a.id = t.application_id
         LEFT JOIN subscriptions AS s
@@ -147,27 +183,76 @@ class TokenStore:
         self._conn.execute("PRAGMA busy_timeout = 200")
         _check_schema(self._conn, self.path)
 
+    _API_KEY_LOOKUP = """
+        SELECT k.application_id, a.name, a.tier, a.owner, k.key_type, '',
+               k.issued_at, k.expires_at, k.revoked, s.tier, s.state, a.uuid
+        FROM api_keys AS k
+        JOIN applications AS a ON a.id = k.application_id
+        LEFT JOIN subscriptions AS s
+            ON s.application_id = k.application_id
+            AND s.api_name = ? AND s.api_version = ?
+        WHERE k.key_hash = ?
+    """
+
+    _CONSUMER_KEY_LOOKUP = """
+        SELECT c.application_id, a.name, a.tier, a.owner, c.key_type, '',
+               c.created_at, 0, 0, s.tier, s.state, a.uuid
+        FROM consumer_keys AS c
+        JOIN applications AS a ON a.id = c.application_id
+        LEFT JOIN subscriptions AS s
+            ON s.application_id = c.application_id
+            AND s.api_name = ? AND s.api_version = ?
+        WHERE c.consumer_key = ?
+    """
+
     def lookup(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
         """Return the token with SHA-256 `digest` and its subscription to one API."""
         row = self._conn.execute(self._LOOKUP, (api_name, api_version, digest)).fetchone()
-        if row is None:
-            return None
-        return TokenRecord(
-            application_id=row[0],
-            application_name=row[1],
-            application_tier=row[2],
-            application_owner=row[3],
-            key_type=row[4],
-            scopes=tuple(row[5].split()),
-            issued_at=row[6],
-            expires_at=row[7],
-            revoked=bool(row[8]),
-            subscription_tier=row[9],
-            subscription_state=row[10],
-        )
+        return _record(row)
+
+    def lookup_api_key(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
+        """Return the API key with SHA-256 `digest` and its subscription to one API."""
+        row = self._conn.execute(self._API_KEY_LOOKUP, (api_name, api_version, digest)).fetchone()
+        return _record(row)
+
+    def lookup_consumer_key(
+        self, consumer_key: str, api_name: str, api_version: str
+    ) -> TokenRecord | None:
+        """Return the application that owns `consumer_key` and its subscription to one API.
+
+        The record's times are zero: a JWT access token carries its own.
+        """
+        row = self._conn.execute(
+            self._CONSUMER_KEY_LOOKUP, (api_name, api_version, consumer_key)
+        ).fetchone()
+        return _record(row)
+
+    def jwt_revoked(self, jti: str) -> bool:
+        """Return True when the JWT with this `jti` was revoked."""
+        row = self._conn.execute("SELECT 1 FROM revoked_jwts WHERE jti = ?", (jti,)).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _record(row: tuple | None) -> TokenRecord | None:
+    if row is None:
+        return None
+    return TokenRecord(
+        application_id=row[0],
+        application_name=row[1],
+        application_tier=row[2],
+        application_owner=row[3],
+        key_type=row[4],
+        scopes=tuple(row[5].split()),
+        issued_at=row[6],
+        expires_at=row[7],
+        revoked=bool(row[8]),
+        subscription_tier=row[9],
+        subscription_state=row[10],
+        application_uuid=row[11] or "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +343,78 @@ class Registry:
         """Create application `name`; return False when it already exists."""
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO applications (name, tier, created_at) VALUES (?, ?, ?) "
+                "INSERT INTO applications (name, tier, created_at, uuid) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
-                (name, tier, int(time.time())),
+                (name, tier, int(time.time()), str(uuid.uuid4())),
             )
             return cursor.rowcount == 1
+
+    def consumer_key(self, application: str, key_type: str = "PRODUCTION") -> str:
+        """Return the consumer key of `application` for `key_type`, creating it once."""
+        if key_type not in KEY_TYPES:
+            raise StoreError(f"invalid key type {key_type!r}")
+        app_id = self._application_id(application)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT consumer_key FROM consumer_keys WHERE application_id = ? AND key_type = ?",
+                (app_id, key_type),
+            ).fetchone()
+            if row is not None:
+                return row[0]
+            key = new_consumer_key()
+            conn.execute(
+                "INSERT INTO consumer_keys (consumer_key, application_id, key_type, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (key, app_id, key_type, int(time.time())),
+            )
+            return key
+
+    def application_owner(self, application: str) -> str:
+        row = self._conn.execute(
+            "SELECT owner FROM applications WHERE name = ?", (application,)
+        ).fetchone()
+        if row is None:
+            self._application_id(application)
+        return row[0]
+
+    def issue_api_key(
+        self,
+        application: str,
+        *,
+        validity: int = 3600,
+        key_type: str = "PRODUCTION",
+        now: float | None = None,
+    ) -> str:
+        """Issue a new API key for `application` and return it; the store keeps its hash."""
+        if key_type not in KEY_TYPES:
+            raise StoreError(f"invalid key type {key_type!r}")
+        app_id = self._application_id(application)
+        key = new_api_key()
+        issued = int(time.time() if now is None else now)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (key_hash, application_id, key_type, issued_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_hash(key), app_id, key_type, issued, issued + validity),
+            )
+        return key
+
+    def revoke_api_key(self, key: str) -> bool:
+        """Revoke API key `key`; return False when the store does not know it."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE api_keys SET revoked = 1 WHERE key_hash = ?", (token_hash(key),)
+            )
+            return cursor.rowcount == 1
+
+    def revoke_jwt(self, jti: str, expires_at: int) -> None:
+        """Record that the JWT with this `jti` is revoked until it expires."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO revoked_jwts (jti, expires_at, revoked_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (jti) DO NOTHING",
+                (jti, expires_at, int(time.time())),
+            )
 
     def subscribe(
         self,

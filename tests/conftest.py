@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,16 +39,32 @@ class Backend:
         with self.recorder.lock:
             return list(self.recorder.requests)
 
+    def take(self):
+        """Return the requests received so far and forget them."""
+        with self.recorder.lock:
+            taken = list(self.recorder.requests)
+            self.recorder.requests.clear()
+            return taken
 
-@pytest.fixture
-def backend():
+
+@contextmanager
+def running_backend():
+    """Run the recording tutorial backend on a free port for the duration of the block."""
     recorder = Recorder()
     server = make_server(0, recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Backend(f"http://127.0.0.1:{server.server_address[1]}", recorder)
-    server.shutdown()
-    server.server_close()
+    try:
+        yield Backend(f"http://127.0.0.1:{server.server_address[1]}", recorder)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def backend():
+    with running_backend() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

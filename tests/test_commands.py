@@ -73,7 +73,7 @@ def test_trace_shows_text_and_metadata(setup):
     text = commands.trace([flow])
 
     assert text.startswith(f"flow {flow.id}: GET ")
-    assert "auth: token " + fingerprint(token) in text
+    assert "auth: opaque token " + fingerprint(token) in text
     metadata = json.loads(text.split("metadata:\n", 1)[1])
     assert metadata == flow.metadata[METADATA_KEY]
     assert token not in text

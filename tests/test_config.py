@@ -55,7 +55,7 @@ def test_versioned_context_follows_publisher_rule(context, version, full):
         (API.replace("context: /a", "context: a"), "field 'context' 'a' must start with '/'"),
         (API.replace("http://127.0.0.1:1/", "ftp://x"), "gateway.yaml:5: API 'A': field 'endpoint'"),
         (API + "    in_sequence: Nope\n", "field 'in_sequence' names sequence 'Nope'"),
-        (API + API[6:], "has the same context and version as 'A'"),
+        (API + API[6:], "is served at /a/1.0.0, as 'A' is"),
         ("apis:\n  - name: [\n", "gateway.yaml:"),
         ("api: []\n", "unknown top-level field 'api'"),
         ("apis: {}\n", "'apis' must be a list"),

@@ -101,8 +101,13 @@ def launched(tmp_path, confdir):
     backend_port = free_port()
     (tmp_path / "sequences").mkdir()
     (tmp_path / "sequences" / "TokenExchange.xml").write_text(TOKEN_EXCHANGE)
+    backend = f"http://127.0.0.1:{backend_port}"
+    # A second API whose API-level tier allows one call a minute, for the throttled flow.
     (tmp_path / "gateway.yaml").write_text(
-        tutorial_config(f"http://127.0.0.1:{backend_port}")
+        "throttling:\n  api_tiers:\n    - {name: OnePerMin, requests: 1}\n"
+        + tutorial_config(backend)
+        + "  - name: Limited\n    context: /limited\n    version: 1.0.0\n"
+        + f"    endpoint: {backend}/\n    throttling_tier: OnePerMin\n"
     )
     state = tmp_path / ".run"
 
@@ -236,17 +241,17 @@ def test_mitmweb_command_bar_commands(launched):
     assert reloaded.startswith("config generation ")
 
 
-@pytest.mark.skip(
-    reason="TODO: no throttling on this branch; configure a tier that allows one call, "
-    "make two, and check the second flow as below"
-)
 def test_mitmweb_shows_throttled_flow(launched):
-    """A throttled call is marked with the hourglass and names its WSO2 code."""
+    """A call over the API's tier is marked with the hourglass and names 900800."""
+    authorization = {"Authorization": f"Bearer {launched.token}"}
+    launched.request("/limited/1.0.0", authorization)
+    assert launched.request("/limited/1.0.0", authorization) == 429
+
     flows = wait_for_flows(launched.web, 2)
     throttled = flows[-1]
 
     assert throttled["marked"] == "⌛"
-    assert throttled["comment"].startswith("throttled: ")
+    assert throttled["comment"].startswith("throttled: 900800 Message throttled out")
 
 
 def test_launcher_prints_gateway_and_web_url(launched):

@@ -112,6 +112,9 @@ def test_every_outcome_has_a_mark():
         outcomes.NO_API,
         outcomes.BACKEND_FAILURE,
         outcomes.INTERNAL_ERROR,
+        outcomes.REJECTED_AT_EDGE,
+        outcomes.PREFLIGHT,
+        outcomes.RESOURCE_MISMATCH,
     ]
 
     assert sorted(outcomes.MARKS) == sorted(names)
@@ -197,7 +200,13 @@ def test_forwarded_flow_trace(gateway_in_workspace):
     assert "TokenExchange.xml:3]" in flow.comment
     assert state["application"] == "DefaultApplication"
     assert state["token"] == fingerprint(token)
-    assert [c["name"] for c in state["headers"]] == ["Authorization", "Custom"]
+    # activityid is the correlation id the gateway adds; User-Agent becomes Synapse's.
+    assert sorted(c["name"] for c in state["headers"]) == [
+        "Authorization",
+        "Custom",
+        "User-Agent",
+        "activityid",
+    ]
     saved = json.dumps(state)
     assert token not in saved
     assert token not in flow.comment
