@@ -19,7 +19,10 @@ from .errors import ConfigError, ConfigErrors
 from .mediation.library import SequenceLibrary, display_path
 from .mediation.mediators import Sequence
 
-API_FIELDS = ("name", "context", "version", "endpoint", "in_sequence")
+API_FIELDS = (
+    "name", "context", "version", "endpoint", "in_sequence", "out_sequence", "fault_sequence"
+)
+SEQUENCE_FIELDS = ("in_sequence", "out_sequence", "fault_sequence")
 REQUIRED_API_FIELDS = ("name", "context", "version", "endpoint")
 TOP_LEVEL_FIELDS = ("apis",)
 
@@ -92,6 +95,8 @@ class ApiConfig:
     endpoint: Endpoint
     in_sequence: Sequence | None
     source: str
+    out_sequence: Sequence | None = None
+    fault_sequence: Sequence | None = None
 
     @property
     def full_context(self) -> str:
@@ -199,28 +204,39 @@ def _parse_api(file: str, api: Any, sequences: SequenceLibrary) -> ApiConfig:
     except ValueError as e:
         raise _api_error(file, api, name, "endpoint", f"{endpoint_url!r} {e}") from None
 
-    in_sequence = None
-    sequence_name = _string_field(file, api, name, "in_sequence")
-    if sequence_name is not None:
-        in_sequence = sequences.get(sequence_name)
-        if in_sequence is None:
-            known = ", ".join(sorted(sequences.by_name)) or "none"
-            raise _api_error(
-                file,
-                api,
-                name,
-                "in_sequence",
-                f"names sequence {sequence_name!r}, which is not in "
-                f"{display_path(sequences.folder)} (found: {known})",
-            )
+    sequences_of: dict[str, Sequence | None] = {}
+    for field in SEQUENCE_FIELDS:
+        sequences_of[field] = _sequence_field(file, api, name, field, sequences)
     return ApiConfig(
         name=name,
         context=context,
         version=version,
         endpoint=endpoint,
-        in_sequence=in_sequence,
+        in_sequence=sequences_of["in_sequence"],
         source=f"{file}:{_line(api)}",
+        out_sequence=sequences_of["out_sequence"],
+        fault_sequence=sequences_of["fault_sequence"],
     )
+
+
+def _sequence_field(
+    file: str, api: Any, name: str, field: str, sequences: SequenceLibrary
+) -> Sequence | None:
+    sequence_name = _string_field(file, api, name, field)
+    if sequence_name is None:
+        return None
+    sequence = sequences.get(sequence_name)
+    if sequence is None:
+        known = ", ".join(sorted(sequences.by_name)) or "none"
+        raise _api_error(
+            file,
+            api,
+            name,
+            field,
+            f"names sequence {sequence_name!r}, which is not in "
+            f"{display_path(sequences.folder)} (found: {known})",
+        )
+    return sequence
 
 
 def read_yaml(path: Path) -> Any:

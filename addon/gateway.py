@@ -19,11 +19,16 @@ from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import exceptions, http
 
 from . import pipeline
-from .answer import error_response, internal_error
+from .answer import error_response, internal_error, to_http
+from .backend_check import BackendCheck
 from .config import GatewayConfig, default_database, load_config
 from .context import MessageContext
 from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
+from .mediation.payload import Payload
+from .mediation.runner import Answered
+from .mediation.transport import request_changes
+from .mediation_flow import FlowContexts, format_trace, mediate_backend_response
 from .store import StoreError, TokenStore
 
 logger = logging.getLogger(__name__)
@@ -38,6 +43,10 @@ class Gateway:
     def __init__(self) -> None:
         self.config: GatewayConfig | None = None
         self.store: TokenStore | None = None
+        # The message context of each forwarded flow, for its response and failures.
+        self.flows = FlowContexts()
+        # Sub-addon: answers WSO2's 101503 fault when the backend is unreachable.
+        self.addons = [BackendCheck(self)]
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -107,12 +116,14 @@ class Gateway:
             flow.response = error_response(
                 TransportHeaders.from_fields(flow.request.headers.fields),
                 internal_error(flow.id),
+                sequences=self.config.sequences if self.config else None,
             )
 
     def _handle(self, flow: http.HTTPFlow) -> None:
         request = flow.request
         headers = TransportHeaders.from_fields(request.headers.fields)
         ctx = MessageContext(headers=headers, method=request.method, to=request.path)
+        ctx.payload = Payload(_request_body(request), request.headers.get("content-type"))
         state: dict[str, Any] = {"outcome": "internal-error", "path": request.path}
         flow.metadata[METADATA_KEY] = state
         if self.config is None or self.store is None:
@@ -127,29 +138,53 @@ class Gateway:
             if e.handler == "main":
                 state["outcome"] = "no-api"
             state["code"] = e.code
-            flow.response = error_response(headers, e)
+            flow.response = error_response(headers, e, ctx=ctx, sequences=self.config.sequences)
+            return
+        except Answered as e:
+            _describe(state, ctx, outcome)
+            state["outcome"] = e.response.outcome
+            flow.response = to_http(e.response)
             return
 
         _describe(state, ctx, outcome)
         state["outcome"] = "forwarded"
         state["backend"] = forward.url
+        changes = request_changes(ctx, forward.method)
         request.headers = http.Headers(ctx.headers.to_fields())
         request.method = forward.method
         request.scheme = forward.scheme
         request.host = forward.host
         request.port = forward.port
         request.path = forward.path
+        _apply_changes(request, changes)
+        if outcome.api is not None:
+            self.flows.put(flow.id, ctx, outcome.api)
 
     def response(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)
         if state is None or flow.response is None:
             return
+        stored = self.flows.pop(flow.id)
+        if stored is not None and self.config is not None:
+            try:
+                mediate_backend_response(flow, state, *stored, self.config.sequences)
+            except Exception:
+                logger.exception("gateway: out-sequence failed on flow %s; answered 500", flow.id)
+                state["outcome"] = "internal-error"
+                flow.response = error_response(
+                    TransportHeaders.from_fields(flow.request.headers.fields),
+                    internal_error(flow.id),
+                    sequences=self.config.sequences,
+                )
+            if flow.response is None:
+                return
         _log_request(flow, state, flow.response.status_code)
 
     def error(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)
         if state is None:
             return
+        self.flows.pop(flow.id)
         state["outcome"] = "backend-failure"
         state["error"] = flow.error.msg if flow.error else ""
         _log_request(flow, state, 502)
@@ -169,7 +204,29 @@ def _describe(state: dict[str, Any], ctx: MessageContext, outcome: pipeline.Outc
     state["trace"] = [step.as_dict() for step in ctx.trace]
 
 
+def _request_body(request: http.Request) -> bytes:
+    if request.headers.get("content-encoding"):
+        return request.get_content(strict=False) or b""
+    return request.raw_content or b""
+
+
+def _apply_changes(request: http.Request, changes: Any) -> None:
+    if changes.body is not None and changes.body != (request.raw_content or b""):
+        if changes.content_type:
+            request.headers["Content-Type"] = changes.content_type
+        request.content = changes.body
+    elif changes.body == b"" and "content-type" in request.headers and not request.raw_content:
+        del request.headers["content-type"]
+    if changes.unchunked and "transfer-encoding" in request.headers:
+        del request.headers["transfer-encoding"]
+        request.headers["Content-Length"] = str(len(request.raw_content or b""))
+    if changes.host is not None:
+        request.headers["Host"] = changes.host
+
+
 def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> None:
+    if logger.isEnabledFor(logging.DEBUG) and state.get("trace"):
+        logger.debug("gateway: trace of flow %s\n%s", flow.id, format_trace(state["trace"]))
     logger.info(
         "gateway: %s %s api=%s app=%s token=%s outcome=%s%s status=%s",
         flow.request.method,

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import dispatch
-from .answer import mediation_fault, no_matching_api
+from .answer import no_matching_api
 from .auth import AuthResult, authenticate
-from .config import ApiConfig, GatewayConfig
+from .config import ApiConfig, Endpoint, GatewayConfig
 from .context import MessageContext
-from .errors import GatewayError, MediationFault
+from .errors import GatewayError
+from .mediation.runner import mediate_request
+from .mediation.transport import expand_uri_template
 from .route import backend_path, backend_url
 from .store import TokenStore
 
@@ -49,7 +51,8 @@ def process(
 ) -> Forward:
     """Run the request path for `ctx`, filling `outcome` as each stage decides.
 
-    Returns the backend request, or raises GatewayError with WSO2's answer.
+    Returns the backend request, or raises GatewayError with WSO2's answer, or
+    Answered when the API's sequences answered the client themselves.
     """
     match = dispatch.select_api(config, path)
     if match is None:
@@ -64,12 +67,8 @@ def process(
     _set_auth_properties(ctx, outcome.auth)
 
     if api.in_sequence is not None:
-        try:
-            api.in_sequence.mediate(ctx)
-        except MediationFault as e:
-            location = f"{e.file}:{e.line}: " if e.file else ""
-            ctx.record("mediation", f"fault: {location}{e.message}")
-            raise mediation_fault(e.message) from e
+        # Raises Answered when the sequence responds, drops, loops back or faults.
+        mediate_request(ctx, api.in_sequence, config.sequences, api.fault_sequence, api.out_sequence)
 
     forward = route(ctx, api)
     outcome.forward = forward
@@ -101,6 +100,8 @@ def route(ctx: MessageContext, api: ApiConfig) -> Forward:
         postfix = None
     check_headers(ctx)
     endpoint = api.endpoint
+    if "{" in endpoint.url:
+        endpoint = Endpoint.parse(expand_uri_template(endpoint.url, ctx))
     url = backend_url(endpoint, postfix)
     ctx.record("route", f"{method} {url}")
     return Forward(
