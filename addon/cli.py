@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import mediate_command
 from .config import default_database, load_config
 from .credentials import fingerprint_of_hash
 from .errors import ConfigError
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
         prog="python -m addon",
-        description="Manage the gateway's applications, subscriptions and access tokens.",
+        description="Manage the gateway's applications, subscriptions and access tokens, "
+        "and try sequences without a backend.",
         parents=[common],
     )
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke = token_commands.add_parser("revoke", parents=[common], help="revoke an access token")
     revoke.add_argument("token", help="the access token to revoke")
+
+    mediate_command.add_parser(groups, common)
     return parser
 
 
@@ -188,6 +192,8 @@ def _list(registry: Registry) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.group == "mediate":
+        return mediate_command.run(args)
     config_path, db_path = _paths(args)
     command = (args.group, args.command)
     create = command == ("apps", "create")

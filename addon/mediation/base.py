@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
-from ..context import SECRET_HEADERS, MessageContext, mask
+from ..context import SECRET_HEADERS, MessageContext, TraceStep, mask
 from .values import java_string
 
 _TOKEN_LIKE = re.compile(r"(?i)(bearer|basic|digest|negotiate|apikey)\s+\S")
@@ -26,6 +26,10 @@ def shown_value(name: str, value: Any) -> str:
     """Return `value` for a trace or log line, masked when it may be a credential."""
     if value is None:
         return "null"
+    if type(value) is str:
+        if name.lower() in SECRET_HEADERS or _TOKEN_LIKE.match(value):
+            return mask(value)
+        return repr(value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "...")
     if isinstance(value, etree._Element):
         text = etree.tostring(value, encoding="unicode", with_tail=False)
     else:
@@ -70,7 +74,7 @@ class Mediator:
         raise NotImplementedError
 
     def record(self, ctx: MessageContext, summary: str) -> None:
-        ctx.record("mediator", summary, self.file, self.line)
+        ctx.trace.append(TraceStep("mediator", summary, self.file, self.line))
 
 
 def run_mediators(mediators: tuple[Mediator, ...], ctx: MessageContext) -> bool:

@@ -70,7 +70,7 @@ class Branch:
 class FilterMediator(Mediator):
     """`<filter>`: run `then` when the condition holds, else `else`."""
 
-    __slots__ = ("source", "regex", "xpath", "then", "otherwise")
+    __slots__ = ("source", "regex", "xpath", "then", "otherwise", "condition")
     tag = "filter"
 
     def __init__(
@@ -90,6 +90,11 @@ class FilterMediator(Mediator):
         self.xpath = xpath
         self.then = then
         self.otherwise = otherwise
+        if xpath is not None:
+            self.condition = xpath.source
+        else:
+            assert source is not None and regex is not None
+            self.condition = f"{source.source} ~ {regex.pattern}"
 
     def test(self, ctx: MessageContext) -> bool:
         if self.xpath is not None:
@@ -100,8 +105,7 @@ class FilterMediator(Mediator):
 
     def mediate(self, ctx: MessageContext) -> bool:
         holds = self.test(ctx)
-        condition = self.xpath.source if self.xpath else f"{self.source.source} ~ {self.regex.pattern}"
-        self.record(ctx, f"filter {condition}: {'then' if holds else 'else'}")
+        self.record(ctx, f"filter {self.condition}: {'then' if holds else 'else'}")
         if holds:
             return self.then.run(ctx)
         if self.otherwise is not None:

@@ -299,13 +299,68 @@ class VariableLookup(PropertyLookup):
     __slots__ = ()
 
     def value(self, ctx: MessageContext) -> Any:
-        return get_variable(ctx, self.scope, self.name)
+        scope = self.scope
+        if scope == "default":
+            return ctx.properties.get(self.name)
+        if scope == "transport":
+            return ctx.headers.get(self.name)
+        if scope == "axis2":
+            return ctx.axis2.get(self.name)
+        return get_variable(ctx, scope, self.name)
 
     def evaluate(self, ctx: MessageContext) -> str | None:
-        value = get_variable(ctx, self.scope, self.name)
-        if value is None or isinstance(value, str):
+        value = self.value(ctx)
+        if value is None or type(value) is str:
             return value
         return top_level_string(value, self.source)
+
+
+class Comparison(Expression):
+    """`simple = 'literal'` or `simple != 'literal'` (either order), XPath 1.0 rules.
+
+    Against null (an empty node-set) both `=` and `!=` are false; a boolean compares
+    with the literal's boolean value, a number with its number value, a string or an
+    element with the text.
+    """
+
+    __slots__ = ("operand", "literal", "negated")
+
+    def __init__(self, source: str, operand: Expression, literal: str, negated: bool) -> None:
+        super().__init__(source)
+        self.operand = operand
+        self.literal = literal
+        self.negated = negated
+
+    def value(self, ctx: MessageContext) -> Any:
+        found = self.operand.value(ctx)
+        if found is None:
+            return False
+        if isinstance(found, bool):
+            equal = found == bool(self.literal)
+        elif isinstance(found, (int, float)):
+            try:
+                number = float(self.literal.strip())
+            except ValueError:
+                number = math.nan
+            equal = float(found) == number
+            if self.negated:
+                return not equal
+            return equal
+        elif isinstance(found, str):
+            equal = found == self.literal
+        elif isinstance(found, etree._Element):
+            equal = node_string_value(found) == self.literal
+        elif isinstance(found, JsonValue):
+            equal = found.text() == self.literal
+        else:
+            equal = str(found) == self.literal
+        return equal != self.negated
+
+    def evaluate(self, ctx: MessageContext) -> str | None:
+        return "true" if self.value(ctx) else "false"
+
+    def test(self, ctx: MessageContext) -> bool:
+        return self.value(ctx)
 
 
 class Concat(Expression):
@@ -613,6 +668,9 @@ def _compile_simple(text: str, tokens: list[Token]) -> Expression | None:
         if token.kind == "variable":
             return _variable(text, token)
         return None
+    comparison = _compile_comparison(text, tokens)
+    if comparison is not None:
+        return comparison
     head = tokens[0]
     if head.kind != "name" or len(tokens) < 3 or tokens[1].text != "(":
         return None
@@ -634,6 +692,33 @@ def _compile_simple(text: str, tokens: list[Token]) -> Expression | None:
                 return None
             parts.append(part)
         return Concat(text, parts)
+    return None
+
+
+def _compile_comparison(text: str, tokens: list[Token]) -> Expression | None:
+    """Compile `simple (=|!=) 'literal'` in either order, or return None."""
+    depth = 0
+    operators = []
+    for index, token in enumerate(tokens):
+        if token.text in ("(", "["):
+            depth += 1
+        elif token.text in (")", "]"):
+            depth -= 1
+        elif depth == 0 and token.kind == "operator":
+            operators.append(index)
+    if len(operators) != 1 or tokens[operators[0]].text not in ("=", "!="):
+        return None
+    index = operators[0]
+    left, right = tokens[:index], tokens[index + 1 :]
+    negated = tokens[index].text == "!="
+    for operand_tokens, literal_tokens in ((left, right), (right, left)):
+        if len(literal_tokens) == 1 and literal_tokens[0].kind == "string" and operand_tokens:
+            if len(operand_tokens) == 1 and operand_tokens[0].kind == "string":
+                return None
+            operand = _compile_simple(" ".join(t.text for t in operand_tokens), operand_tokens)
+            if isinstance(operand, (PropertyLookup, Concat, Literal)):
+                return Comparison(text, operand, _unquote(literal_tokens[0]), negated)
+            return None
     return None
 
 

@@ -52,7 +52,13 @@ def load_sequence_file(path: Path, library: SequenceLibrary | None = None) -> Se
     root = parse_xml(raw, shown)
     lines = raw.decode("utf-8", "replace").splitlines()
     source = Source(shown, lines, folder=path.parent, library=library)
-    sequence = build_sequence(root, source)
+    try:
+        sequence = build_sequence(root, source)
+    except ConfigError as e:
+        # Report the unsupported mediators seen before the error along with it.
+        if source.unsupported:
+            raise ConfigErrors([*source.unsupported, e]) from None
+        raise
     if source.unsupported:
         raise source.unsupported[0] if len(source.unsupported) == 1 else ConfigErrors(source.unsupported)
     return sequence

@@ -86,7 +86,7 @@ class LogMediator(Mediator):
 
 
 def _plain(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] == "'":
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
 

@@ -41,13 +41,7 @@ from .builder import (
 )
 from .expressions import Expression, compile_at
 from .payload import soap_part
-from .properties import (
-    ADDRESSING_NAMES,
-    WRITABLE_SCOPES,
-    get_property,
-    remove_property,
-    set_property,
-)
+from .properties import ADDRESSING_NAMES, WRITABLE_SCOPES, remove_property, set_property
 from .values import DATA_TYPES, ConversionError, convert
 from .xmlparse import column_of
 
@@ -91,51 +85,59 @@ class PropertyMediator(Mediator):
         self.pattern = pattern
         self.group = group
 
-    def _name(self, ctx: MessageContext) -> str:
-        if self.name_expression is None:
-            return self.name
+    def _dynamic_name(self, ctx: MessageContext) -> str:
+        assert self.name_expression is not None
         name = self.name_expression.evaluate(ctx)
         if not name:
             raise MediationFault(f"the property name {self.name} evaluated to nothing")
         return name
 
-    def _value(self, ctx: MessageContext) -> Any:
-        if self.value is not _UNSET:
-            if isinstance(self.value, etree._Element):
-                return copy.deepcopy(self.value)
-            return self.value
+    def _evaluate(self, ctx: MessageContext, name: str) -> Any:
         assert self.expression is not None
         text = self.expression.evaluate(ctx)
+        if self.data_type == "STRING":
+            return text
         try:
             return convert(text, self.data_type, from_expression=True)
         except ConversionError as e:
-            raise MediationFault(f"property {self._name(ctx)}: {e}") from None
+            raise MediationFault(f"property {name}: {e}") from None
 
     def mediate(self, ctx: MessageContext) -> bool:
-        name = self._name(ctx)
+        name = self.name if self.name_expression is None else self._dynamic_name(ctx)
+        scope = self.scope
         if self.remove:
-            remove_property(ctx, self.scope, name)
-            self.record(ctx, f"property {self.scope}:{name} removed")
+            remove_property(ctx, scope, name)
+            self.record(ctx, f"property {scope}:{name} removed")
             return True
 
-        value = self._value(ctx)
-        if isinstance(value, str) and self.pattern is not None:
+        value = self.value
+        if value is _UNSET:
+            value = self._evaluate(ctx, name)
+        elif isinstance(value, etree._Element):
+            value = copy.deepcopy(value)
+        if self.pattern is not None and isinstance(value, str):
             value = _matched(self.pattern, self.group, value)
 
-        if value is None and self.scope == "default":
-            kept = get_property(ctx, "default", name)
+        if value is None and scope == "default":
+            kept = ctx.properties.get(name)
             self.record(
                 ctx,
                 f"property {name}: expression found nothing, kept {shown_value(name, kept)}",
             )
             return True
 
-        set_property(ctx, self.scope, name, value)
-        written = "" if value is None and self.scope == "transport" else value
-        note = " (not a string: not sent)" if self.scope == "transport" and not isinstance(
-            written, str
-        ) else ""
-        self.record(ctx, f"property {self.scope}:{name} = {shown_value(name, written)}{note}")
+        set_property(ctx, scope, name, value)
+        if scope == "transport":
+            if value is None:
+                value = ""
+            elif not isinstance(value, str):
+                self.record(
+                    ctx,
+                    f"property transport:{name} = {shown_value(name, value)} "
+                    "(not a string: not sent)",
+                )
+                return True
+        self.record(ctx, f"property {scope}:{name} = {shown_value(name, value)}")
         return True
 
 

@@ -18,6 +18,7 @@ mediation fault.
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -281,7 +282,25 @@ class Payload:
             return (element.text or "").encode("utf-8")
         if self._envelope is not None and _is_fault(element):
             return etree.tostring(self._envelope, encoding="utf-8", with_tail=False)
-        return etree.tostring(element, encoding="utf-8", with_tail=False)
+        return _xml_bytes(element)
+
+
+def _xml_bytes(element: etree._Element) -> bytes:
+    """Serialise a payload element on its own: no unused namespaces, no xml-multiple PIs."""
+    copied = copy.deepcopy(element)
+    for node in list(copied.iter(etree.ProcessingInstruction)):
+        if node.target == "xml-multiple":
+            parent = node.getparent()
+            if parent is not None:
+                if node.tail:
+                    previous = node.getprevious()
+                    if previous is not None:
+                        previous.tail = (previous.tail or "") + node.tail
+                    else:
+                        parent.text = (parent.text or "") + node.tail
+                parent.remove(node)
+    etree.cleanup_namespaces(copied)
+    return etree.tostring(copied, encoding="utf-8", with_tail=False)
 
 
 def _is_fault(element: etree._Element) -> bool:

@@ -66,8 +66,13 @@ def escape_xml10(text: str) -> str:
     return html_escape(text, quote=True).replace("&#x27;", "&apos;")
 
 
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')
+
+
 def escape_json(text: str) -> str:
     """Escape a string for the inside of JSON quotes."""
+    if _JSON_SPECIAL.search(text) is None:
+        return text
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
