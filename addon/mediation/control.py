@@ -342,7 +342,7 @@ class SendToClient(Mediator):
 
 @builds("send")
 def build_send(element: etree._Element, source: Source) -> Mediator:
-    if element.attrib.keys() - {"description"} or child_elements(element):
+    if set(element.attrib.keys()) - {"description"} or child_elements(element):
         raise source.error(
             element,
             "mediator <send> with an endpoint or options is not supported: the gateway "

@@ -46,7 +46,7 @@ from .properties import (
     get_property,
     get_variable,
 )
-from .values import JavaFloat, JsonValue, java_string
+from .values import JavaFloat, JsonValue, java_string, xml_text
 
 MAX_EXPRESSION_LENGTH = 4096
 
@@ -222,7 +222,7 @@ def top_level_string(value: Any, expression: str = "") -> str | None:
                 if single and trimmed:
                     parts.append(trimmed)
                 else:
-                    parts.append(etree.tostring(node, encoding="unicode", with_tail=False))
+                    parts.append(xml_text(node))
             else:
                 parts.append(str(node))
         return "".join(parts)
@@ -548,6 +548,8 @@ def compile_expression(text: str, namespaces: dict[str, str] | None = None) -> E
         from .jsonpath import compile_json_eval
 
         return compile_json_eval(text)
+    if "json-eval(" in stripped:
+        raise ExpressionError("json-eval() must be the whole expression, as in Synapse")
     if stripped.startswith("${"):
         raise ExpressionError(
             "Synapse Expressions (${...}) need a newer engine than WSO2 API Manager's; "
@@ -559,6 +561,9 @@ def compile_expression(text: str, namespaces: dict[str, str] | None = None) -> E
         raise ExpressionError(f"invalid XPath: {e}") from None
     if not tokens:
         raise ExpressionError("expression is empty")
+    for opening, closing in (("(", ")"), ("[", "]")):
+        if sum(t.text == opening for t in tokens) != sum(t.text == closing for t in tokens):
+            raise ExpressionError(f"invalid XPath: unbalanced {opening}{closing}")
     simple = _compile_simple(text, tokens)
     if simple is not None:
         return simple
@@ -785,7 +790,38 @@ def _compile_xpath(text: str, tokens: list[Token], namespaces: dict[str, str]) -
         )
     except etree.XPathSyntaxError as e:
         raise ExpressionError(f"invalid XPath: {e}") from None
-    return XPathExpression(text, xpath, reads_payload, tuple(variables))
+    expression = XPathExpression(text, xpath, reads_payload, tuple(variables))
+    _trial_run(expression)
+    return expression
+
+
+# lxml finds some syntax errors (a missing argument, an unclosed call) only when an
+# expression runs, so each one is run once at load on an empty message.
+_SYNTAX_ERRORS = (
+    "Invalid expression",
+    "Invalid number of arguments",
+    "Unfinished literal",
+    "Invalid predicate",
+    "Undefined namespace prefix",
+)
+
+
+def _trial_run(expression: XPathExpression) -> None:
+    from ..headers import TransportHeaders
+
+    ctx = MessageContext(headers=TransportHeaders(), method="GET", to="")
+    previous = getattr(_state, "ctx", None)
+    _state.ctx = ctx
+    try:
+        variables = _envelope_variables(_EMPTY_ENVELOPE, expression._variables)
+        expression._xpath(_EMPTY_ENVELOPE, **variables)
+    except etree.XPathEvalError as e:
+        if any(message in str(e) for message in _SYNTAX_ERRORS):
+            raise ExpressionError(f"invalid XPath: {e}") from None
+    except Exception:  # noqa: S110 - run-time failures depend on the message, not the syntax
+        pass
+    finally:
+        _state.ctx = previous
 
 
 def _literal_args_from(tokens: list[Token], index: int) -> list[str] | None:

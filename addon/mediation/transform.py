@@ -696,6 +696,11 @@ class MakeFault(Mediator):
                 if self.detail is not None:
                     self._detail(etree.SubElement(fault, f"{{{ns}}}Detail"), ctx)
             ctx.payload.set_envelope(envelope)
+        message_type = {"soap11": "text/xml", "soap12": "application/soap+xml"}.get(
+            self.version, "application/xml"
+        )
+        ctx.axis2["messageType"] = message_type
+        ctx.axis2["ContentType"] = message_type
         if self.response:
             ctx.properties["RESPONSE"] = "true"
         self.record(ctx, f"makefault ({self.version}): {reason!r}")

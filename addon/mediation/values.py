@@ -15,6 +15,7 @@ engine 4.0.0-wso2v131 an expression result with a `.` is truncated (`3.7` is 3).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import struct
@@ -107,6 +108,15 @@ def _java_decimal(shortest: str, magnitude: float) -> str:
     return f"{sign}{digits[0]}.{fraction}E{power}"
 
 
+def xml_text(element: etree._Element) -> str:
+    """Serialise an element as Axiom prints it: only the namespaces it uses."""
+    if element.getparent() is None and not element.nsmap:
+        return etree.tostring(element, encoding="unicode", with_tail=False)
+    copied = copy.deepcopy(element)
+    etree.cleanup_namespaces(copied)
+    return etree.tostring(copied, encoding="unicode", with_tail=False)
+
+
 def java_string(value: Any) -> str | None:
     """Return `value` as Java's `toString()` prints it; None stays None."""
     if value is None or isinstance(value, str):
@@ -122,7 +132,7 @@ def java_string(value: Any) -> str | None:
     if isinstance(value, JsonValue):
         return value.text()
     if isinstance(value, etree._Element):
-        return etree.tostring(value, encoding="unicode", with_tail=False)
+        return xml_text(value)
     return str(value)
 
 
