@@ -74,10 +74,14 @@ def error_body(error: GatewayError) -> bytes:
             "message": error.message,
             "description": error.description,
         }
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
-def error_headers(request_headers: TransportHeaders, error: GatewayError) -> TransportHeaders:
+def error_headers(
+    request_headers: TransportHeaders, error: GatewayError
+) -> TransportHeaders:
     """Return the response headers: the request's, cleaned as WSO2's sequences do."""
     headers = request_headers.copy()
     for name in _REMOVED_BY_SEQUENCE + TRANSPORT_OWNED:
@@ -88,10 +92,14 @@ def error_headers(request_headers: TransportHeaders, error: GatewayError) -> Tra
     return headers
 
 
-def builtin_response(request_headers: TransportHeaders, error: GatewayError) -> http.Response:
+def builtin_response(
+    request_headers: TransportHeaders, error: GatewayError
+) -> http.Response:
     """Build the answer to `error` without running any sequence."""
     headers = error_headers(request_headers, error)
-    return http.Response.make(error.status, error_body(error), http.Headers(headers.to_fields()))
+    return http.Response.make(
+        error.status, error_body(error), http.Headers(headers.to_fields())
+    )
 
 
 def prepare_error_context(ctx: MessageContext, error: GatewayError) -> None:
@@ -119,7 +127,9 @@ def sequence_response(
     """Run the sequence that answers `error` on `ctx` and return its response."""
     sequence = library.get(error.handler)
     if sequence is None:
-        raise ConfigError(f"the sequence {error.handler!r} that answers this error is missing")
+        raise ConfigError(
+            f"the sequence {error.handler!r} that answers this error is missing"
+        )
     ctx.action = None
     prepare_error_context(ctx, error)
     sequence.mediate(ctx)
@@ -146,14 +156,18 @@ def error_response(
         answer = sequence_response(ctx, error, library)
     except Exception:
         # The sequences are broken or failed: answer from the built-in rules instead.
-        logger.exception("gateway: the %s sequence failed; built-in answer sent", error.handler)
+        logger.exception(
+            "gateway: the %s sequence failed; built-in answer sent", error.handler
+        )
         return builtin_response(request_headers, error)
     return to_http(answer)
 
 
 def to_http(answer: LocalResponse) -> http.Response:
     """Turn a LocalResponse into a mitmproxy response."""
-    return http.Response.make(answer.status, answer.body, http.Headers(answer.headers.to_fields()))
+    return http.Response.make(
+        answer.status, answer.body, http.Headers(answer.headers.to_fields())
+    )
 
 
 def no_matching_api() -> GatewayError:

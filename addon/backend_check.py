@@ -1,4 +1,4 @@
-"""Answer WSO2's fault when the backend cannot be reached, instead of mitmproxy's 502.
+"""Send WSO2's fault response when the backend cannot be reached, not mitmproxy's 502.
 
 mitmproxy answers a failed upstream connection with its own HTML 502 and ignores a
 response set in the `error` hook (11.0.2 and 12.x alike), and `server_connect_error`
@@ -38,7 +38,11 @@ class BackendCheck:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get("gateway")
-        if state is None or state.get("outcome") != "forwarded" or flow.response is not None:
+        if (
+            state is None
+            or state.get("outcome") != "forwarded"
+            or flow.response is not None
+        ):
             return
         stored = self.gateway.flows.get(flow.id)
         if stored is None or self.gateway.config is None:
@@ -48,12 +52,14 @@ class BackendCheck:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), timeout=CONNECT_TIMEOUT
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             detail = str(e) or type(e).__name__
             logger.info("gateway: backend %s:%s unreachable: %s", host, port, detail)
             self.gateway.flows.pop(flow.id)
             ctx, api = stored
-            answer_backend_failure(flow, state, ctx, api, self.gateway.config.sequences, detail)
+            answer_backend_failure(
+                flow, state, ctx, api, self.gateway.config.sequences, detail
+            )
             return
         writer.close()
         try:

@@ -42,9 +42,13 @@ def add_parser(groups: Any, common: argparse.ArgumentParser) -> None:
         help="run a sequence on a request without a backend and show the result and trace",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("sequence", help="sequence name (from the sequences folder) or an XML file")
+    parser.add_argument(
+        "sequence", help="sequence name (from the sequences folder) or an XML file"
+    )
     parser.add_argument("--method", default="GET", help="request method (default: GET)")
-    parser.add_argument("--path", default="/", help="request path with query (default: /)")
+    parser.add_argument(
+        "--path", default="/", help="request path with query (default: /)"
+    )
     parser.add_argument(
         "--header",
         action="append",
@@ -52,7 +56,9 @@ def add_parser(groups: Any, common: argparse.ArgumentParser) -> None:
         metavar="'NAME: VALUE'",
         help="a request header; repeat for more",
     )
-    parser.add_argument("--body", help="request body: @FILE reads a file, anything else is the body")
+    parser.add_argument(
+        "--body", help="request body: @FILE reads a file, anything else is the body"
+    )
 
 
 def _headers(items: list[str]) -> TransportHeaders:
@@ -82,7 +88,9 @@ def _load(config_path: Path, sequences: Path | None) -> GatewayConfig | None:
     return load_config(config_path, sequences)
 
 
-def _library_and_sequence(name: str, config: GatewayConfig | None) -> tuple[SequenceLibrary, Sequence]:
+def _library_and_sequence(
+    name: str, config: GatewayConfig | None
+) -> tuple[SequenceLibrary, Sequence]:
     path = Path(name)
     if config is not None:
         library = config.sequences
@@ -96,7 +104,9 @@ def _library_and_sequence(name: str, config: GatewayConfig | None) -> tuple[Sequ
     sequence = library.get(name)
     if sequence is None:
         known = ", ".join(sorted(library.by_name)) or "none"
-        raise MediateError(f"sequence {name!r} not found in {library.folder} (found: {known})")
+        raise MediateError(
+            f"sequence {name!r} not found in {library.folder} (found: {known})"
+        )
     return library, sequence
 
 
@@ -127,13 +137,19 @@ def _print_response(response: LocalResponse) -> None:
     _print_body(response.body)
 
 
-def _print_request(ctx: MessageContext, config: GatewayConfig | None, api_url: str | None) -> None:
+def _print_request(
+    ctx: MessageContext, config: GatewayConfig | None, api_url: str | None
+) -> None:
     method = str(ctx.axis2.get("HTTP_METHOD") or "POST")
     postfix = ctx.axis2.get("REST_URL_POSTFIX")
     check_headers(ctx)
     changes = request_changes(ctx, method)
     print("== request to the backend ==")
-    target = api_url if api_url is not None else (postfix if isinstance(postfix, str) else "")
+    target = (
+        api_url
+        if api_url is not None
+        else (postfix if isinstance(postfix, str) else "")
+    )
     print(f"{method} {target or '/'}")
     headers = ctx.headers.copy()
     if changes.content_type:
@@ -177,7 +193,11 @@ def run(args: argparse.Namespace) -> int:
             api.out_sequence if api else None,
         )
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
-        api_url = backend_url(api.endpoint, postfix if isinstance(postfix, str) else None) if api else None
+        api_url = (
+            backend_url(api.endpoint, postfix if isinstance(postfix, str) else None)
+            if api
+            else None
+        )
         _print_request(ctx, config, api_url)
     except Answered as e:
         _print_response(e.response)

@@ -73,8 +73,14 @@ def mediate_backend_response(
     response = flow.response
     if api.out_sequence is None or response is None:
         return
-    body = response.get_content(strict=False) if response.headers.get("content-encoding") else response.raw_content
-    start_response(ctx, response.status_code, list(response.headers.fields), body or b"")
+    body = (
+        response.get_content(strict=False)
+        if response.headers.get("content-encoding")
+        else response.raw_content
+    )
+    start_response(
+        ctx, response.status_code, list(response.headers.fields), body or b""
+    )
     replacement = mediate_response(ctx, api.out_sequence, library, api.fault_sequence)
     state["trace"] = [step.as_dict() for step in ctx.trace]
     if replacement is not None:
@@ -85,7 +91,9 @@ def mediate_backend_response(
             return
         state["outcome"] = replacement.outcome
         flow.response = http.Response.make(
-            replacement.status, replacement.body, http.Headers(replacement.headers.to_fields())
+            replacement.status,
+            replacement.body,
+            http.Headers(replacement.headers.to_fields()),
         )
         return
     response.status_code = status_of(ctx, response.status_code)
@@ -111,7 +119,9 @@ def answer_backend_failure(
     set_fault_properties(ctx, error.code, error.description, detail)
     ctx.record("route", f"backend unreachable: {detail}")
     try:
-        answer = run_fault_sequences(ctx, library, api.fault_sequence, "backend-failure")
+        answer = run_fault_sequences(
+            ctx, library, api.fault_sequence, "backend-failure"
+        )
         flow.response = http.Response.make(
             answer.status, answer.body, http.Headers(answer.headers.to_fields())
         )

@@ -68,7 +68,9 @@ REQUEST_HEADERS = [
 
 def _context() -> MessageContext:
     ctx = MessageContext(
-        headers=TransportHeaders.from_fields(REQUEST_HEADERS), method="GET", to="/api/1.0/items"
+        headers=TransportHeaders.from_fields(REQUEST_HEADERS),
+        method="GET",
+        to="/api/1.0/items",
     )
     ctx.properties["SYNAPSE_REST_API"] = "Bench:v1.0"
     ctx.axis2["REST_URL_POSTFIX"] = "/items"
@@ -117,8 +119,12 @@ def main() -> None:
         twenty = twenty_library.get("Twenty")
         twenty_result = measure(twenty, args.executions, args.rounds)
     token_result = measure(token_exchange, args.executions, args.rounds)
-    print(f"TokenExchange (3 mediators):     {token_result:6.2f} us per execution (target 5)")
-    print(f"Twenty (20 mediators executed):  {twenty_result:6.2f} us per execution (target 50)")
+    print(
+        f"TokenExchange (3 mediators):     {token_result:6.2f} us per execution (target 5)"
+    )
+    print(
+        f"Twenty (20 mediators executed):  {twenty_result:6.2f} us per execution (target 50)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def test_edited_auth_failure_handler_changes_401(tutorial, backend):
     tutorial.write_sequence("_auth_failure_handler_", CUSTOM_AUTH_FAILURE)
     gateway = tutorial.start()
 
-    response = gateway.request("GET", "/testcustomheader/1.0.0", {"Custom": "Bearer 1234"})
+    response = gateway.request(
+        "GET", "/testcustomheader/1.0.0", {"Custom": "Bearer 1234"}
+    )
 
     assert response.status == 401
     assert response.text == '{"error":"Missing Credentials","status":"401"}'

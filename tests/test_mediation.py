@@ -40,7 +40,9 @@ SYNAPSE = "http://ws.apache.org/ns/synapse"
 
 def context(headers=(), **properties) -> MessageContext:
     fields = [(name.encode(), value.encode()) for name, value in headers]
-    ctx = MessageContext(headers=TransportHeaders.from_fields(fields), method="GET", to="/a?x=1")
+    ctx = MessageContext(
+        headers=TransportHeaders.from_fields(fields), method="GET", to="/a?x=1"
+    )
     ctx.properties.update(properties)
     return ctx
 
@@ -77,7 +79,9 @@ def test_java_double_printing(value, text):
     assert java_double(value) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [(1.1, "1.1"), (0.1, "0.1"), (3.0, "3.0"), (1e10, "1.0E10")])
+@pytest.mark.parametrize(
+    ("value", "text"), [(1.1, "1.1"), (0.1, "0.1"), (3.0, "3.0"), (1e10, "1.0E10")]
+)
 def test_java_float_printing(value, text):
     """Float.toString prints the shortest text that reads back as the same float."""
     assert java_float(JavaFloat(value)) == text
@@ -101,7 +105,10 @@ def test_literal_conversion(text, data_type, expected):
     assert convert(text, data_type, from_expression=False) == expected
 
 
-@pytest.mark.parametrize(("text", "data_type"), [("2147483648", "INTEGER"), ("40000", "SHORT"), ("3.5", "INTEGER"), ("", "LONG")])
+@pytest.mark.parametrize(
+    ("text", "data_type"),
+    [("2147483648", "INTEGER"), ("40000", "SHORT"), ("3.5", "INTEGER"), ("", "LONG")],
+)
 def test_literal_conversion_rejects(text, data_type):
     """Out-of-range or malformed literals are errors (Integer.parseInt semantics)."""
     with pytest.raises(ValueError):
@@ -179,7 +186,13 @@ def test_lone_lookup_of_missing_is_null():
 
 @pytest.mark.parametrize(
     "text",
-    ["unknown-function()", "$nothing", "get-property('file', 'x')", "concat('a',", "document('x')"],
+    [
+        "unknown-function()",
+        "$nothing",
+        "get-property('file', 'x')",
+        "concat('a',",
+        "document('x')",
+    ],
 )
 def test_unsupported_expressions_rejected(text):
     """Expressions this gateway cannot run are load errors, never skipped."""
@@ -230,7 +243,9 @@ ERRORS = [
         "'Authorization : Bearer ACCESS_TOKEN'",
         401,
     ),
-    GatewayError("900908", "Resource forbidden ", "Access failure for API: /x/1, version: 1", 403),
+    GatewayError(
+        "900908", "Resource forbidden ", "Access failure for API: /x/1, version: 1", 403
+    ),
     answer.no_matching_api(),
     answer.internal_error("flow-1"),
     answer.mediation_fault("something broke"),
@@ -241,7 +256,12 @@ ERRORS = [
 @pytest.mark.parametrize("error", ERRORS, ids=[e.code + e.handler for e in ERRORS])
 def test_sequence_answers_keep_builtin_bytes(error):
     """The default sequences build the same bytes as WSO2's answers coded by hand."""
-    headers = [(b"Host", b"gw"), (b"Custom", b"Bearer 1234"), (b"Accept", b"*/*"), (b"Content-Length", b"0")]
+    headers = [
+        (b"Host", b"gw"),
+        (b"Custom", b"Bearer 1234"),
+        (b"Accept", b"*/*"),
+        (b"Content-Length", b"0"),
+    ]
     built = answer.builtin_response(TransportHeaders.from_fields(headers), error)
     sequenced = answer.error_response(TransportHeaders.from_fields(headers), error)
     assert sequenced.status_code == built.status_code
@@ -263,7 +283,9 @@ def test_missing_default_sequence_is_a_load_error(tmp_path):
     defaults = tmp_path / "defaults"
     defaults.mkdir()
     for name in DEFAULT_SEQUENCES[1:]:
-        (defaults / f"{name}.xml").write_bytes((BUILTIN_FOLDER / f"{name}.xml").read_bytes())
+        (defaults / f"{name}.xml").write_bytes(
+            (BUILTIN_FOLDER / f"{name}.xml").read_bytes()
+        )
     folder = tmp_path / "sequences"
     folder.mkdir()
     _, errors = SequenceLibrary.load(folder, defaults_from=defaults)
@@ -285,7 +307,14 @@ def test_mediate_command_prints_request_and_trace(tmp_path, capsys, monkeypatch)
     )
     monkeypatch.chdir(tmp_path)
     status = cli.main(
-        ["mediate", "TokenExchange", "--path", "/t/v1/items?q=1", "--header", "Custom: Bearer 1234"]
+        [
+            "mediate",
+            "TokenExchange",
+            "--path",
+            "/t/v1/items?q=1",
+            "--header",
+            "Custom: Bearer 1234",
+        ]
     )
     out = capsys.readouterr().out
     assert status == 0

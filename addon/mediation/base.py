@@ -42,7 +42,7 @@ def shown_value(name: str, value: Any) -> str:
 
 
 def type_name(value: Any) -> str:
-    """The Synapse type a Python value stands for."""
+    """Return the Synapse type name of a Python value."""
     from .values import JavaFloat, JsonValue
 
     if isinstance(value, bool):
@@ -91,7 +91,9 @@ class Sequence(Mediator):
     __slots__ = ("name", "mediators")
     tag = "sequence"
 
-    def __init__(self, file: str, line: int | None, name: str, mediators: list[Mediator]):
+    def __init__(
+        self, file: str, line: int | None, name: str, mediators: list[Mediator]
+    ):
         super().__init__(file, line)
         self.name = name
         self.mediators = tuple(mediators)

@@ -17,8 +17,8 @@ from lxml import etree
 
 from ..errors import ConfigError
 from . import SYNAPSE_NS
-from .expressions import Expression, compile_at
 from .base import Mediator, Sequence
+from .expressions import Expression, compile_at
 from .xmlparse import column_of
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ class Source:
     # Unsupported mediators found so far; reported together once the file is built.
     unsupported: list[ConfigError] = field(default_factory=list)
 
-    def error(self, element: etree._Element, message: str, hint: str | None = None) -> ConfigError:
+    def error(
+        self, element: etree._Element, message: str, hint: str | None = None
+    ) -> ConfigError:
         return ConfigError(
             message,
             file=self.file,
@@ -106,11 +108,15 @@ class Source:
             hint=hint,
         )
 
-    def expression(self, element: etree._Element, attribute: str, text: str | None = None) -> Expression:
+    def expression(
+        self, element: etree._Element, attribute: str, text: str | None = None
+    ) -> Expression:
         """Compile the expression in `attribute` of `element` (or `text`)."""
         source = element.get(attribute) if text is None else text
         if source is None or not source.strip():
-            raise self.error(element, f"<{local_name(element)}> needs a non-empty {attribute!r}")
+            raise self.error(
+                element, f"<{local_name(element)}> needs a non-empty {attribute!r}"
+            )
         return compile_at(
             source,
             file=self.file,
@@ -156,7 +162,8 @@ def check_no_text(element: etree._Element, source: Source) -> None:
     for text in (element.text, *(child.tail for child in element)):
         if text and text.strip():
             raise source.error(
-                element, f"unexpected text {text.strip()[:40]!r} in <{local_name(element)}>"
+                element,
+                f"unexpected text {text.strip()[:40]!r} in <{local_name(element)}>",
             )
 
 
@@ -165,7 +172,7 @@ def child_elements(element: etree._Element) -> list[etree._Element]:
 
 
 def namespaces(element: etree._Element) -> dict[str, str]:
-    """The prefixes in scope on `element`, for XPath."""
+    """Return the namespace prefixes in scope on `element`, for XPath."""
     return {prefix: uri for prefix, uri in element.nsmap.items() if prefix}
 
 
@@ -212,7 +219,10 @@ def build_sequence(root: etree._Element, source: Source) -> Sequence:
     if tag != "sequence":
         raise source.error(root, f"the root element is <{tag}>, expected <sequence>")
     check_attributes(
-        root, ("name", "description", "trace", "statistics", "onError"), source, "sequence"
+        root,
+        ("name", "description", "trace", "statistics", "onError"),
+        source,
+        "sequence",
     )
     if root.get("onError"):
         raise source.error(
@@ -229,13 +239,20 @@ def build_sequence(root: etree._Element, source: Source) -> Sequence:
 
 def _without_description(root: etree._Element) -> etree._Element:
     for child in child_elements(root):
-        if etree.QName(child).localname == "description" and etree.QName(child).namespace == SYNAPSE_NS:
+        if (
+            etree.QName(child).localname == "description"
+            and etree.QName(child).namespace == SYNAPSE_NS
+        ):
             root.remove(child)
     return root
 
 
 def attribute_choice(
-    element: etree._Element, name: str, choices: tuple[str, ...], default: str, source: Source
+    element: etree._Element,
+    name: str,
+    choices: tuple[str, ...],
+    default: str,
+    source: Source,
 ) -> str:
     """Return attribute `name`, which must be one of `choices`."""
     value = element.get(name, default)
@@ -251,5 +268,7 @@ def attribute_choice(
 def require(element: etree._Element, name: str, source: Source) -> str:
     value = element.get(name)
     if value is None or not value.strip():
-        raise source.error(element, f"<{local_name(element)}> needs a non-empty {name!r} attribute")
+        raise source.error(
+            element, f"<{local_name(element)}> needs a non-empty {name!r} attribute"
+        )
     return value

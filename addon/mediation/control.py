@@ -57,7 +57,9 @@ class Branch:
 
     __slots__ = ("mediators", "reference")
 
-    def __init__(self, mediators: list[Mediator], reference: SequenceReference | None = None):
+    def __init__(
+        self, mediators: list[Mediator], reference: SequenceReference | None = None
+    ):
         self.mediators = tuple(mediators)
         self.reference = reference
 
@@ -118,20 +120,31 @@ def _branch(element: etree._Element, source: Source) -> Branch:
     key = element.get("sequence")
     if key is not None:
         if child_elements(element):
-            raise source.error(element, f"<{local_name(element)} sequence=...> must be empty")
-        return Branch([], SequenceReference(source.file, element.sourceline, key, None, source.library))
+            raise source.error(
+                element, f"<{local_name(element)} sequence=...> must be empty"
+            )
+        return Branch(
+            [],
+            SequenceReference(
+                source.file, element.sourceline, key, None, source.library
+            ),
+        )
     return Branch(build_mediators(element, source))
 
 
 @builds("filter")
 def build_filter(element: etree._Element, source: Source) -> Mediator:
-    check_attributes(element, ("source", "regex", "xpath", "description"), source, "filter")
+    check_attributes(
+        element, ("source", "regex", "xpath", "description"), source, "filter"
+    )
     xpath = None
     source_expression = None
     regex = None
     if element.get("xpath") is not None:
         if element.get("source") is not None or element.get("regex") is not None:
-            raise source.error(element, "<filter> takes either xpath or source and regex, not both")
+            raise source.error(
+                element, "<filter> takes either xpath or source and regex, not both"
+            )
         xpath = source.expression(element, "xpath")
     else:
         if element.get("source") is None or element.get("regex") is None:
@@ -146,11 +159,20 @@ def build_filter(element: etree._Element, source: Source) -> Mediator:
     children = child_elements(element)
     names = [synapse_name(child, source) for child in children]
     if "then" in names or "else" in names:
-        if any(name not in ("then", "else") for name in names) or names.count("then") != 1 or names.count("else") > 1:
-            raise source.error(element, "<filter> holds either mediators or one <then> and an optional <else>")
+        if (
+            any(name not in ("then", "else") for name in names)
+            or names.count("then") != 1
+            or names.count("else") > 1
+        ):
+            raise source.error(
+                element,
+                "<filter> holds either mediators or one <then> and an optional <else>",
+            )
         check_no_text(element, source)
         then = _branch(children[names.index("then")], source)
-        otherwise = _branch(children[names.index("else")], source) if "else" in names else None
+        otherwise = (
+            _branch(children[names.index("else")], source) if "else" in names else None
+        )
     else:
         then = Branch(build_mediators(element, source))
         otherwise = None
@@ -189,7 +211,9 @@ class SwitchMediator(Mediator):
         if text is not None:
             for regex, branch in self.cases:
                 if regex.fullmatch(text) is not None:
-                    self.record(ctx, f"switch {self.source.source}: case {regex.pattern}")
+                    self.record(
+                        ctx, f"switch {self.source.source}: case {regex.pattern}"
+                    )
                     return branch.run(ctx)
         if self.default is not None:
             self.record(ctx, f"switch {self.source.source}: default")
@@ -209,14 +233,21 @@ def build_switch(element: etree._Element, source: Source) -> Mediator:
         if name == "case":
             check_attributes(child, ("regex",), source, "case")
             pattern = require(child, "regex", source)
-            cases.append((compile_java_regex(pattern, child, source, "regex"), Branch(build_mediators(child, source))))
+            cases.append(
+                (
+                    compile_java_regex(pattern, child, source, "regex"),
+                    Branch(build_mediators(child, source)),
+                )
+            )
         elif name == "default":
             if default is not None:
                 raise source.error(child, "<switch> may have only one <default>")
             check_attributes(child, (), source, "default")
             default = Branch(build_mediators(child, source))
         else:
-            raise source.error(child, f"<switch> may hold only <case> and <default>, not <{name}>")
+            raise source.error(
+                child, f"<switch> may hold only <case> and <default>, not <{name}>"
+            )
     check_no_text(element, source)
     return SwitchMediator(source.file, element.sourceline, expression, cases, default)
 
@@ -281,12 +312,16 @@ def build_sequence_mediator(element: etree._Element, source: Source) -> Mediator
     check_attributes(element, ("key", "name", "description"), source, "sequence")
     key = element.get("key")
     if key is None:
-        return InlineSequence(source.file, element.sourceline, build_mediators(element, source))
+        return InlineSequence(
+            source.file, element.sourceline, build_mediators(element, source)
+        )
     if child_elements(element):
         raise source.error(element, "<sequence key=...> must be empty")
     inner = dynamic_key(key)
     expression = source.expression(element, "key", inner) if inner is not None else None
-    return SequenceReference(source.file, element.sourceline, key, expression, source.library)
+    return SequenceReference(
+        source.file, element.sourceline, key, expression, source.library
+    )
 
 
 class Stop(Mediator):

@@ -55,16 +55,46 @@ _INTERNAL_NS = "urn:wso2-gateway-emulator:internal"
 
 XPATH_CORE_FUNCTIONS = frozenset(
     {
-        "boolean", "ceiling", "concat", "contains", "count", "false", "floor", "id",
-        "lang", "last", "local-name", "name", "namespace-uri", "normalize-space", "not",
-        "number", "position", "round", "starts-with", "string", "string-length",
-        "substring", "substring-after", "substring-before", "sum", "translate", "true",
+        "boolean",
+        "ceiling",
+        "concat",
+        "contains",
+        "count",
+        "false",
+        "floor",
+        "id",
+        "lang",
+        "last",
+        "local-name",
+        "name",
+        "namespace-uri",
+        "normalize-space",
+        "not",
+        "number",
+        "position",
+        "round",
+        "starts-with",
+        "string",
+        "string-length",
+        "substring",
+        "substring-after",
+        "substring-before",
+        "sum",
+        "translate",
+        "true",
     }
 )
 # Jaxen's extensions to XPath 1.0 and Synapse's own functions, run as Python.
 EXTENSION_FUNCTIONS = frozenset(
-    {"lower-case", "upper-case", "ends-with", "get-property", "base64Encode",
-     "base64Decode", "url-encode"}
+    {
+        "lower-case",
+        "upper-case",
+        "ends-with",
+        "get-property",
+        "base64Encode",
+        "base64Decode",
+        "url-encode",
+    }
 )
 REJECTED_FUNCTIONS = {
     "evaluate": "Jaxen's evaluate() is not supported",
@@ -95,8 +125,29 @@ _TOKEN = re.compile(
 # After these tokens a name is a name and `*` is a wildcard; after anything else
 # `and`/`or`/`mod`/`div` are operators and `*` multiplies (XPath 1.0, section 3.7).
 _OPERAND_EXPECTED_AFTER = frozenset(
-    {"@", "::", "(", "[", ",", "/", "//", "|", "+", "-", "=", "!=", "<", "<=", ">", ">=",
-     "and", "or", "mod", "div", "*"}
+    {
+        "@",
+        "::",
+        "(",
+        "[",
+        ",",
+        "/",
+        "//",
+        "|",
+        "+",
+        "-",
+        "=",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "and",
+        "or",
+        "mod",
+        "div",
+        "*",
+    }
 )
 
 
@@ -113,7 +164,9 @@ def tokenize(text: str) -> list[Token]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise ValueError(f"unexpected character {text[position]!r} at offset {position}")
+            raise ValueError(
+                f"unexpected character {text[position]!r} at offset {position}"
+            )
         kind = match.lastgroup or ""
         if kind != "space":
             tokens.append(Token(kind, match.group()))
@@ -183,12 +236,16 @@ def xpath_boolean(value: Any) -> bool:
     if isinstance(value, list):
         if not value:
             return False
-        return xpath_boolean(value[0]) if not isinstance(value[0], etree._Element) else True
+        return (
+            xpath_boolean(value[0])
+            if not isinstance(value[0], etree._Element)
+            else True
+        )
     return True
 
 
 def node_string_value(node: Any) -> str:
-    """The XPath string-value of a node: all its descendant text."""
+    """Return the XPath string-value of a node: all its descendant text."""
     if isinstance(node, str):
         return node
     if isinstance(node, etree._Element):
@@ -277,7 +334,9 @@ class PropertyLookup(Expression):
 
     __slots__ = ("scope", "name", "date_format")
 
-    def __init__(self, source: str, scope: str, name: str, date_format: str | None = None):
+    def __init__(
+        self, source: str, scope: str, name: str, date_format: str | None = None
+    ):
         super().__init__(source)
         self.scope = scope
         self.name = name
@@ -325,7 +384,9 @@ class Comparison(Expression):
 
     __slots__ = ("operand", "literal", "negated")
 
-    def __init__(self, source: str, operand: Expression, literal: str, negated: bool) -> None:
+    def __init__(
+        self, source: str, operand: Expression, literal: str, negated: bool
+    ) -> None:
         super().__init__(source)
         self.operand = operand
         self.literal = literal
@@ -498,7 +559,11 @@ class XPathExpression(Expression):
     __slots__ = ("_xpath", "reads_payload", "_variables")
 
     def __init__(
-        self, source: str, xpath: etree.XPath, reads_payload: bool, variables: tuple[str, ...]
+        self,
+        source: str,
+        xpath: etree.XPath,
+        reads_payload: bool,
+        variables: tuple[str, ...],
     ) -> None:
         super().__init__(source)
         self._xpath = xpath
@@ -514,7 +579,9 @@ class XPathExpression(Expression):
             else:
                 envelope = _EMPTY_ENVELOPE
             if self._variables:
-                return self._xpath(envelope, **_envelope_variables(envelope, self._variables))
+                return self._xpath(
+                    envelope, **_envelope_variables(envelope, self._variables)
+                )
             return self._xpath(envelope)
         except PayloadError as e:
             raise MediationFault(f"cannot evaluate {self.source!r}: {e}") from None
@@ -524,7 +591,9 @@ class XPathExpression(Expression):
             _state.ctx = previous
 
 
-def _envelope_variables(envelope: etree._Element, names: tuple[str, ...]) -> dict[str, Any]:
+def _envelope_variables(
+    envelope: etree._Element, names: tuple[str, ...]
+) -> dict[str, Any]:
     variables: dict[str, Any] = {}
     for name in names:
         if name == "env":
@@ -536,13 +605,17 @@ def _envelope_variables(envelope: etree._Element, names: tuple[str, ...]) -> dic
 
 
 class ExpressionError(ValueError):
-    """An expression this gateway cannot compile; the message says why."""
+    """An expression this gateway cannot compile. The message gives the reason."""
 
 
-def compile_expression(text: str, namespaces: dict[str, str] | None = None) -> Expression:
+def compile_expression(
+    text: str, namespaces: dict[str, str] | None = None
+) -> Expression:
     """Compile `text` once; raise ExpressionError for what is not supported."""
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ExpressionError(f"expression is longer than {MAX_EXPRESSION_LENGTH} characters")
+        raise ExpressionError(
+            f"expression is longer than {MAX_EXPRESSION_LENGTH} characters"
+        )
     stripped = text.strip()
     if stripped.startswith("json-eval("):
         from .jsonpath import compile_json_eval
@@ -562,7 +635,9 @@ def compile_expression(text: str, namespaces: dict[str, str] | None = None) -> E
     if not tokens:
         raise ExpressionError("expression is empty")
     for opening, closing in (("(", ")"), ("[", "]")):
-        if sum(t.text == opening for t in tokens) != sum(t.text == closing for t in tokens):
+        if sum(t.text == opening for t in tokens) != sum(
+            t.text == closing for t in tokens
+        ):
             raise ExpressionError(f"invalid XPath: unbalanced {opening}{closing}")
     simple = _compile_simple(text, tokens)
     if simple is not None:
@@ -640,7 +715,9 @@ def _variable(text: str, token: Token) -> Expression | None:
         )
     scope = VARIABLE_SCOPES.get(prefix)
     if scope is None:
-        hint = "; Synapse variables ($var:) need a newer engine" if prefix == "var" else ""
+        hint = (
+            "; Synapse variables ($var:) need a newer engine" if prefix == "var" else ""
+        )
         raise ExpressionError(
             f"variable prefix ${prefix}: is not supported "
             f"(supported: {', '.join('$' + p + ':' for p in VARIABLE_SCOPES)}{hint})"
@@ -717,10 +794,16 @@ def _compile_comparison(text: str, tokens: list[Token]) -> Expression | None:
     left, right = tokens[:index], tokens[index + 1 :]
     negated = tokens[index].text == "!="
     for operand_tokens, literal_tokens in ((left, right), (right, left)):
-        if len(literal_tokens) == 1 and literal_tokens[0].kind == "string" and operand_tokens:
+        if (
+            len(literal_tokens) == 1
+            and literal_tokens[0].kind == "string"
+            and operand_tokens
+        ):
             if len(operand_tokens) == 1 and operand_tokens[0].kind == "string":
                 return None
-            operand = _compile_simple(" ".join(t.text for t in operand_tokens), operand_tokens)
+            operand = _compile_simple(
+                " ".join(t.text for t in operand_tokens), operand_tokens
+            )
             if isinstance(operand, (PropertyLookup, Concat, Literal)):
                 return Comparison(text, operand, _unquote(literal_tokens[0]), negated)
             return None
@@ -728,7 +811,7 @@ def _compile_comparison(text: str, tokens: list[Token]) -> Expression | None:
 
 
 def _closes_at_end(tokens: list[Token]) -> bool:
-    """Whether the parenthesis opened at token 1 closes at the last token."""
+    """Return whether the parenthesis opened at token 1 closes at the last token."""
     depth = 0
     for index, token in enumerate(tokens[1:], start=1):
         if token.text == "(":
@@ -740,7 +823,9 @@ def _closes_at_end(tokens: list[Token]) -> bool:
     return False
 
 
-def _compile_xpath(text: str, tokens: list[Token], namespaces: dict[str, str]) -> Expression:
+def _compile_xpath(
+    text: str, tokens: list[Token], namespaces: dict[str, str]
+) -> Expression:
     pieces: list[str] = []
     reads_payload = False
     variables: list[str] = []
@@ -754,7 +839,9 @@ def _compile_xpath(text: str, tokens: list[Token], namespaces: dict[str, str]) -
         )
         if is_call:
             name = _function_name(token.text)
-            if name == "get-property" and _literal_args_from(tokens, index) == ["FAULT"]:
+            if name == "get-property" and _literal_args_from(tokens, index) == [
+                "FAULT"
+            ]:
                 reads_payload = True
             pieces.append(name)
         elif token.kind == "variable":
@@ -770,11 +857,19 @@ def _compile_xpath(text: str, tokens: list[Token], namespaces: dict[str, str]) -
                 pieces.append(
                     f"{_INTERNAL_PREFIX}:variable('{lookup.scope}', '{lookup.name}')"
                 )
-        elif token.kind == "string" and index >= 2 and _is_scope_argument(tokens, index):
+        elif (
+            token.kind == "string" and index >= 2 and _is_scope_argument(tokens, index)
+        ):
             _check_scope(_unquote(token))
             pieces.append(token.text)
         else:
-            if token.kind in ("name", "axis") or token.text in ("/", "//", ".", "..", "@"):
+            if token.kind in ("name", "axis") or token.text in (
+                "/",
+                "//",
+                ".",
+                "..",
+                "@",
+            ):
                 reads_payload = True
             pieces.append(token.text)
     rewritten = " ".join(pieces)
@@ -838,8 +933,11 @@ def _literal_args_from(tokens: list[Token], index: int) -> list[str] | None:
 
 
 def _is_scope_argument(tokens: list[Token], index: int) -> bool:
-    """Whether token `index` is the first of two literal get-property arguments."""
-    if tokens[index - 1].text != "(" or _local(tokens[index - 2].text) != "get-property":
+    """Return whether token `index` is the first of two literal get-property arguments."""
+    if (
+        tokens[index - 1].text != "("
+        or _local(tokens[index - 2].text) != "get-property"
+    ):
         return False
     return (
         index + 2 < len(tokens)
@@ -873,5 +971,5 @@ def compile_at(
         return compile_expression(text, namespaces)
     except ExpressionError as e:
         raise ConfigError(
-            f"{attribute}=\"{text}\": {e}", file=file, line=line, column=column
+            f'{attribute}="{text}": {e}', file=file, line=line, column=column
         ) from None

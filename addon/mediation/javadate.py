@@ -40,7 +40,11 @@ def _offset(now: dt.datetime, colon: bool) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     hours, minutes = divmod(abs(minutes), 60)
-    return f"{sign}{hours:02d}:{minutes:02d}" if colon else f"{sign}{hours:02d}{minutes:02d}"
+    return (
+        f"{sign}{hours:02d}:{minutes:02d}"
+        if colon
+        else f"{sign}{hours:02d}{minutes:02d}"
+    )
 
 
 def _field(field: str, now: dt.datetime) -> str:
@@ -99,7 +103,7 @@ def _field(field: str, now: dt.datetime) -> str:
 
 
 def check_pattern(pattern: str) -> None:
-    """Raise ValueError when `pattern` holds a letter SimpleDateFormat rejects."""
+    """Raise ValueError when `pattern` contains a letter that SimpleDateFormat rejects."""
     now = dt.datetime.now().astimezone()
     for kind, value in _compile(pattern):
         if kind == "field":
@@ -113,4 +117,6 @@ def format_java_date(pattern: str | None, now: dt.datetime | None = None) -> str
     """
     moment = now or dt.datetime.now().astimezone()
     parts = _compile(pattern or DEFAULT_PATTERN)
-    return "".join(value if kind == "text" else _field(value, moment) for kind, value in parts)
+    return "".join(
+        value if kind == "text" else _field(value, moment) for kind, value in parts
+    )

@@ -62,7 +62,9 @@ class JsonEval(Expression):
     __slots__ = ("path", "definite", "scope", "name")
     reads_payload = True
 
-    def __init__(self, source: str, path: str, scope: str | None, name: str | None) -> None:
+    def __init__(
+        self, source: str, path: str, scope: str | None, name: str | None
+    ) -> None:
         super().__init__(source)
         try:
             self.path = parse_jsonpath(path)

@@ -38,7 +38,9 @@ class JsonNumber(str):
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON, keeping numbers as JsonNumber; raise ValueError if invalid."""
-    return json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_reject)
+    return json.loads(
+        text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_reject
+    )
 
 
 def _reject(name: str) -> Any:
@@ -62,7 +64,11 @@ def dumps(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(dumps(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ",".join(f"{dumps(str(k))}:{dumps(v)}" for k, v in value.items())
+            + "}"
+        )
     return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -130,7 +136,9 @@ def _sub(parent: etree._Element, name: str) -> etree._Element:
     try:
         return etree.SubElement(parent, name)
     except ValueError:
-        raise ValueError(f"JSON key {key_name(name)!r} is not a valid XML element name") from None
+        raise ValueError(
+            f"JSON key {key_name(name)!r} is not a valid XML element name"
+        ) from None
 
 
 def _scalar_text(value: Any) -> str:
@@ -164,7 +172,11 @@ def _array_items(element: etree._Element) -> list[Any]:
 
 def _value(element: etree._Element) -> Any:
     children = [child for child in element if isinstance(child.tag, str)]
-    if len(children) == 1 and etree.QName(children[0]).localname == "jsonArray" and not element.attrib:
+    if (
+        len(children) == 1
+        and etree.QName(children[0]).localname == "jsonArray"
+        and not element.attrib
+    ):
         return _array_items(children[0])
     attributes = {f"@{etree.QName(k).localname}": v for k, v in element.attrib.items()}
     if not children:
@@ -177,7 +189,9 @@ def _value(element: etree._Element) -> Any:
     forced = {
         node.text.strip()
         for node in element
-        if isinstance(node, etree._ProcessingInstruction) and node.target == MULTIPLE and node.text
+        if isinstance(node, etree._ProcessingInstruction)
+        and node.target == MULTIPLE
+        and node.text
     }
     result: dict[str, Any] = dict(attributes)
     counts: dict[str, int] = {}

@@ -60,7 +60,11 @@ def load_sequence_file(path: Path, library: SequenceLibrary | None = None) -> Se
             raise ConfigErrors([*source.unsupported, e]) from None
         raise
     if source.unsupported:
-        raise source.unsupported[0] if len(source.unsupported) == 1 else ConfigErrors(source.unsupported)
+        raise (
+            source.unsupported[0]
+            if len(source.unsupported) == 1
+            else ConfigErrors(source.unsupported)
+        )
     return sequence
 
 

@@ -22,7 +22,14 @@ from lxml import etree
 
 from ..context import MessageContext
 from .base import Mediator, shown_value
-from .builder import Source, builds, check_attributes, child_elements, require, synapse_name
+from .builder import (
+    Source,
+    builds,
+    check_attributes,
+    child_elements,
+    require,
+    synapse_name,
+)
 from .expressions import Expression
 from .payload import PayloadError
 
@@ -69,7 +76,10 @@ class LogMediator(Mediator):
             parts.append(f"MessageID: {ctx.message_id}")
             parts.append(f"Direction: {ctx.direction}")
         if self.level in ("headers", "full"):
-            parts.extend(f"{name} = {_plain(shown_value(name, value))}" for name, value in ctx.headers)
+            parts.extend(
+                f"{name} = {_plain(shown_value(name, value))}"
+                for name, value in ctx.headers
+            )
         for name, value, expression in self.properties:
             result = value if expression is None else expression.evaluate(ctx)
             parts.append(f"{name} = {_plain(shown_value(name, result))}")
@@ -102,10 +112,16 @@ def _payload(ctx: MessageContext) -> str:
 
 @builds("log")
 def build_log(element: etree._Element, source: Source) -> Mediator:
-    check_attributes(element, ("level", "category", "separator", "description"), source, "log")
+    check_attributes(
+        element, ("level", "category", "separator", "description"), source, "log"
+    )
     level = element.get("level", "simple")
     if level not in LEVELS:
-        raise source.error(element, f"log level {level!r} is not valid", hint=f"use one of: {', '.join(LEVELS)}")
+        raise source.error(
+            element,
+            f"log level {level!r} is not valid",
+            hint=f"use one of: {', '.join(LEVELS)}",
+        )
     category_name = element.get("category", "INFO").upper()
     if category_name not in CATEGORIES:
         raise source.error(
@@ -117,8 +133,16 @@ def build_log(element: etree._Element, source: Source) -> Mediator:
     properties: list[tuple[str, str | None, Expression | None]] = []
     for child in child_elements(element):
         if synapse_name(child, source) != "property":
-            raise source.error(child, f"<log> may hold only <property>, not <{etree.QName(child).localname}>")
-        check_attributes(child, ("name", "value", "expression", "scope", "type", "description"), source, "property")
+            raise source.error(
+                child,
+                f"<log> may hold only <property>, not <{etree.QName(child).localname}>",
+            )
+        check_attributes(
+            child,
+            ("name", "value", "expression", "scope", "type", "description"),
+            source,
+            "property",
+        )
         name = require(child, "name", source)
         value = child.get("value")
         if value is not None:
@@ -128,7 +152,14 @@ def build_log(element: etree._Element, source: Source) -> Mediator:
         elif child.get("expression") is not None:
             properties.append((name, None, source.expression(child, "expression")))
         else:
-            raise source.error(child, f"log property {name!r} needs a value or an expression")
+            raise source.error(
+                child, f"log property {name!r} needs a value or an expression"
+            )
     return LogMediator(
-        source.file, element.sourceline, level, CATEGORIES[category_name], separator, properties
+        source.file,
+        element.sourceline,
+        level,
+        CATEGORIES[category_name],
+        separator,
+        properties,
     )

@@ -35,17 +35,21 @@ from .builder import (
     child_elements,
     dynamic_key,
     local_name,
-    namespaces,
     require,
     synapse_name,
 )
-from .expressions import Expression, compile_at
+from .expressions import Expression
 from .payload import soap_part
 from .properties import ADDRESSING_NAMES, WRITABLE_SCOPES, remove_property, set_property
 from .values import DATA_TYPES, ConversionError, convert
-from .xmlparse import column_of
 
-__all__ = ["HeaderMediator", "Mediator", "PropertyGroup", "PropertyMediator", "Sequence"]
+__all__ = [
+    "HeaderMediator",
+    "Mediator",
+    "PropertyGroup",
+    "PropertyMediator",
+    "Sequence",
+]
 
 _UNSET = object()
 
@@ -54,8 +58,15 @@ class PropertyMediator(Mediator):
     """`<property>`: set or remove a property of one scope."""
 
     __slots__ = (
-        "name", "name_expression", "scope", "remove", "value", "expression", "data_type",
-        "pattern", "group",
+        "name",
+        "name_expression",
+        "scope",
+        "remove",
+        "value",
+        "expression",
+        "data_type",
+        "pattern",
+        "group",
     )
     tag = "property"
 
@@ -148,7 +159,9 @@ def _matched(pattern: re.Pattern[str], group: int, text: str) -> str:
     return match.group(group) or ""
 
 
-def compile_java_regex(text: str, element: etree._Element, source: Source, what: str) -> re.Pattern[str]:
+def compile_java_regex(
+    text: str, element: etree._Element, source: Source, what: str
+) -> re.Pattern[str]:
     """Compile a Java regex with Python's engine; reject what Python cannot read."""
     try:
         return re.compile(text)
@@ -164,8 +177,17 @@ def compile_java_regex(text: str, element: etree._Element, source: Source, what:
 def build_property(element: etree._Element, source: Source) -> Mediator:
     check_attributes(
         element,
-        ("name", "value", "expression", "scope", "action", "type", "pattern", "group",
-         "description"),
+        (
+            "name",
+            "value",
+            "expression",
+            "scope",
+            "action",
+            "type",
+            "pattern",
+            "group",
+            "description",
+        ),
         source,
         "property",
     )
@@ -180,7 +202,7 @@ def build_property(element: etree._Element, source: Source) -> Mediator:
         raise source.error(
             element,
             f"property scope {scope!r} is not valid in Synapse",
-            hint="use scope=\"default\" (the scope the docs call synapse)",
+            hint='use scope="default" (the scope the docs call synapse)',
         )
     if scope == "registry":
         raise source.error(
@@ -196,10 +218,14 @@ def build_property(element: etree._Element, source: Source) -> Mediator:
         )
     # Synapse treats any action other than "remove" as set.
     remove = element.get("action", "set") == "remove"
-    data_type = element.get("type", "STRING").upper() if element.get("type") else "STRING"
+    data_type = (
+        element.get("type", "STRING").upper() if element.get("type") else "STRING"
+    )
     if data_type not in DATA_TYPES:
         raise source.error(
-            element, f"property type {element.get('type')!r} is not valid", hint=f"use one of: {', '.join(DATA_TYPES)}"
+            element,
+            f"property type {element.get('type')!r} is not valid",
+            hint=f"use one of: {', '.join(DATA_TYPES)}",
         )
 
     pattern = None
@@ -212,16 +238,25 @@ def build_property(element: etree._Element, source: Source) -> Mediator:
         except ValueError:
             group = -1
         if group < 0:
-            raise source.error(element, f"group={element.get('group')!r} must be a number of 0 or more")
+            raise source.error(
+                element, f"group={element.get('group')!r} must be a number of 0 or more"
+            )
     if element.get("pattern") is not None:
-        pattern = compile_java_regex(element.get("pattern", ""), element, source, "pattern")
+        pattern = compile_java_regex(
+            element.get("pattern", ""), element, source, "pattern"
+        )
 
     children = child_elements(element)
     literal = element.get("value")
     expression_text = element.get("expression")
     common = dict(
-        name=name, scope=scope, remove=remove, name_expression=name_expression,
-        data_type=data_type, pattern=pattern, group=group,
+        name=name,
+        scope=scope,
+        remove=remove,
+        name_expression=name_expression,
+        data_type=data_type,
+        pattern=pattern,
+        group=group,
     )
     if remove:
         return PropertyMediator(source.file, element.sourceline, **common)
@@ -236,16 +271,13 @@ def build_property(element: etree._Element, source: Source) -> Mediator:
             source.file, element.sourceline, value=copy.deepcopy(children[0]), **common
         )
     if expression_text is None:
-        raise source.error(element, f"property {name!r} needs a value, an expression or an XML child")
-    expression = compile_at(
-        expression_text,
-        file=source.file,
-        line=element.sourceline,
-        column=column_of(source.lines, element),
-        attribute="expression",
-        namespaces=namespaces(element),
+        raise source.error(
+            element, f"property {name!r} needs a value, an expression or an XML child"
+        )
+    expression = source.expression(element, "expression")
+    return PropertyMediator(
+        source.file, element.sourceline, expression=expression, **common
     )
-    return PropertyMediator(source.file, element.sourceline, expression=expression, **common)
 
 
 class PropertyGroup(Mediator):
@@ -268,7 +300,10 @@ def build_property_group(element: etree._Element, source: Source) -> Mediator:
     mediators = []
     for child in child_elements(element):
         if synapse_name(child, source) != "property":
-            raise source.error(child, f"<propertyGroup> may hold only <property>, not <{local_name(child)}>")
+            raise source.error(
+                child,
+                f"<propertyGroup> may hold only <property>, not <{local_name(child)}>",
+            )
         mediators.append(build_property(child, source))
     return PropertyGroup(source.file, element.sourceline, mediators)
 
@@ -316,7 +351,9 @@ class HeaderMediator(Mediator):
             else:
                 value = self._value(ctx)
                 set_property(ctx, "transport", self.name, value)
-                self.record(ctx, f"header {self.name} = {shown_value(self.name, value or '')}")
+                self.record(
+                    ctx, f"header {self.name} = {shown_value(self.name, value or '')}"
+                )
             return True
         if self.qname is None:
             self._addressing(ctx)
@@ -346,17 +383,27 @@ class HeaderMediator(Mediator):
                 header.append(copy.deepcopy(self.inline))
             else:
                 etree.SubElement(header, self.qname or "").text = self._value(ctx) or ""
-        self.record(ctx, f"SOAP header {self.name} {'removed' if self.remove else 'set'}")
+        self.record(
+            ctx, f"SOAP header {self.name} {'removed' if self.remove else 'set'}"
+        )
 
 
 @builds("header")
 def build_header(element: etree._Element, source: Source) -> Mediator:
     check_attributes(
-        element, ("name", "value", "expression", "scope", "action", "description"), source, "header"
+        element,
+        ("name", "value", "expression", "scope", "action", "description"),
+        source,
+        "header",
     )
     children = child_elements(element)
-    scope = attribute_choice(element, "scope", ("default", "transport"), "default", source)
-    remove = attribute_choice(element, "action", ("set", "remove"), "set", source) == "remove"
+    scope = attribute_choice(
+        element, "scope", ("default", "transport"), "default", source
+    )
+    remove = (
+        attribute_choice(element, "action", ("set", "remove"), "set", source)
+        == "remove"
+    )
     name = element.get("name")
     qname = None
     if not name:
@@ -370,7 +417,7 @@ def build_header(element: etree._Element, source: Source) -> Mediator:
         if not sep or uri is None:
             raise source.error(
                 element,
-                f"header {name!r} without scope=\"transport\" must be a WS-Addressing name "
+                f'header {name!r} without scope="transport" must be a WS-Addressing name '
                 "or a SOAP header name with a declared namespace prefix",
                 hint='add scope="transport" to set an HTTP header',
             )
@@ -381,7 +428,9 @@ def build_header(element: etree._Element, source: Source) -> Mediator:
         if element.get("expression") is not None:
             expression = source.expression(element, "expression")
         elif not children:
-            raise source.error(element, f"header {name!r} needs a value, an expression or an XML child")
+            raise source.error(
+                element, f"header {name!r} needs a value, an expression or an XML child"
+            )
     return HeaderMediator(
         source.file,
         element.sourceline,

@@ -92,13 +92,16 @@ class Payload:
         return self.source == _RAW and not self.raw
 
     def is_json(self) -> bool:
-        """Whether the payload is JSON, as Synapse's `JsonUtil.hasAJsonPayload` tells."""
+        """Return whether the payload is JSON, as Synapse's `JsonUtil.hasAJsonPayload` decides."""
         if self.source == _JSON:
             return True
         if self.source == _RAW:
             return bool(self.raw) and is_json_type(self.content_type)
         body = self.body_element()
-        return body is not None and etree.QName(body).localname in ("jsonObject", "jsonArray")
+        return body is not None and etree.QName(body).localname in (
+            "jsonObject",
+            "jsonArray",
+        )
 
     # Reading
 
@@ -154,7 +157,11 @@ class Payload:
         if self.source == _JSON:
             return self._json_text or ""
         element = self.body_element()
-        return "" if element is None else etree.tostring(element, encoding="unicode", with_tail=False)
+        return (
+            ""
+            if element is None
+            else etree.tostring(element, encoding="unicode", with_tail=False)
+        )
 
     # Changing
 
@@ -212,7 +219,9 @@ class Payload:
             envelope = new_envelope()
             body = soap_part(envelope, "Body")
             try:
-                body.append(jsonxml.to_element(jsonxml.loads(self._json_text or "null")))
+                body.append(
+                    jsonxml.to_element(jsonxml.loads(self._json_text or "null"))
+                )
             except ValueError as e:
                 raise PayloadError(f"the JSON payload cannot be read: {e}") from None
             return envelope
@@ -227,14 +236,18 @@ class Payload:
                 body.append(jsonxml.to_element(jsonxml.loads(self.raw)))
             elif is_xml_type(kind):
                 root = parse_fragment(self.raw)
-                if etree.QName(root).localname == "Envelope" and etree.QName(root).namespace in (
+                if etree.QName(root).localname == "Envelope" and etree.QName(
+                    root
+                ).namespace in (
                     SOAP11_NS,
                     SOAP12_NS,
                 ):
                     return root
                 body.append(root)
             elif kind == "text/plain":
-                element = etree.SubElement(body, f"{{{PAYLOAD_NS}}}text", nsmap={None: PAYLOAD_NS})
+                element = etree.SubElement(
+                    body, f"{{{PAYLOAD_NS}}}text", nsmap={None: PAYLOAD_NS}
+                )
                 element.text = self.raw.decode("utf-8", "replace")
             elif kind == "application/x-www-form-urlencoded":
                 form = etree.SubElement(body, "xformValues")
@@ -242,10 +255,14 @@ class Payload:
                 for name, value in parse_qsl(text, keep_blank_values=True):
                     etree.SubElement(form, jsonxml.element_name(name)).text = value
             else:
-                element = etree.SubElement(body, f"{{{PAYLOAD_NS}}}binary", nsmap={None: PAYLOAD_NS})
+                element = etree.SubElement(
+                    body, f"{{{PAYLOAD_NS}}}binary", nsmap={None: PAYLOAD_NS}
+                )
                 element.text = base64.b64encode(self.raw).decode("ascii")
         except ValueError as e:
-            raise PayloadError(f"the {kind or 'request'} body cannot be read: {e}") from None
+            raise PayloadError(
+                f"the {kind or 'request'} body cannot be read: {e}"
+            ) from None
         return envelope
 
     # Writing
@@ -253,13 +270,18 @@ class Payload:
     def serialize(self, message_type: str | None) -> bytes:
         """Return the body to send, in the format `message_type` names."""
         if self.source == _RAW and (
-            not message_type or media_type(message_type) == media_type(self.content_type)
+            not message_type
+            or media_type(message_type) == media_type(self.content_type)
         ):
             return self.raw
         kind = media_type(message_type or self.content_type)
         if is_json_type(kind):
             return self.json_text().encode("utf-8")
-        if self.source == _RAW and not self.modified and kind == media_type(self.content_type):
+        if (
+            self.source == _RAW
+            and not self.modified
+            and kind == media_type(self.content_type)
+        ):
             return self.raw
         if self.source == _JSON and not (is_xml_type(kind) or kind in ("text/plain",)):
             return (self._json_text or "").encode("utf-8")

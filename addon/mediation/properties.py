@@ -30,7 +30,17 @@ from .javadate import format_java_date
 
 # Scope words `get-property` recognises as its first argument.
 SCOPE_WORDS = frozenset(
-    {"axis2", "operation", "default", "transport", "registry", "func", "system", "env", "file"}
+    {
+        "axis2",
+        "operation",
+        "default",
+        "transport",
+        "registry",
+        "func",
+        "system",
+        "env",
+        "file",
+    }
 )
 
 # Scopes `get-property` can read here; `registry` and `file` are rejected at load.
@@ -88,7 +98,9 @@ def _is_fault(ctx: MessageContext) -> bool:
     return element is not None and element.tag.endswith("}Fault")
 
 
-def get_property(ctx: MessageContext, scope: str, name: str, date_format: str | None = None) -> Any:
+def get_property(
+    ctx: MessageContext, scope: str, name: str, date_format: str | None = None
+) -> Any:
     """Return property `name` of `scope` as `get-property` does, or None when absent."""
     if not name:
         return ""

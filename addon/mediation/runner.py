@@ -80,7 +80,9 @@ def status_of(ctx: MessageContext, default: int) -> int:
         ctx.record("respond", f"HTTP_SC {value!r} is not a number: status {default}")
         return default
     if not 100 <= status <= 999:
-        ctx.record("respond", f"HTTP_SC {status} is not a valid status: status {default}")
+        ctx.record(
+            "respond", f"HTTP_SC {status} is not a valid status: status {default}"
+        )
         return default
     return status
 
@@ -90,14 +92,20 @@ def body_changed(ctx: MessageContext) -> bool:
     message_type = ctx.axis2.get("messageType")
     if ctx.payload.modified:
         return True
-    return isinstance(message_type, str) and media_type(message_type) != media_type(
-        ctx.payload.content_type
-    ) and not ctx.payload.empty
+    return (
+        isinstance(message_type, str)
+        and media_type(message_type) != media_type(ctx.payload.content_type)
+        and not ctx.payload.empty
+    )
 
 
 def content_type_of(ctx: MessageContext) -> str | None:
     """The Content-Type of a body the gateway wrote: messageType or ContentType + charset."""
-    value = ctx.axis2.get("ContentType") or ctx.axis2.get("messageType") or ctx.payload.content_type
+    value = (
+        ctx.axis2.get("ContentType")
+        or ctx.axis2.get("messageType")
+        or ctx.payload.content_type
+    )
     if not isinstance(value, str) or not value:
         return None
     if "charset" not in value.lower():
@@ -109,14 +117,22 @@ def serialized_body(ctx: MessageContext) -> bytes:
     """The body to send for `ctx`, converted as `messageType` asks."""
     message_type = ctx.axis2.get("messageType")
     try:
-        return ctx.payload.serialize(message_type if isinstance(message_type, str) else None)
+        return ctx.payload.serialize(
+            message_type if isinstance(message_type, str) else None
+        )
     except PayloadError as e:
         raise MediationFault(str(e)) from None
 
 
-def response_parts(ctx: MessageContext, default_status: int, outcome: str) -> LocalResponse:
+def response_parts(
+    ctx: MessageContext, default_status: int, outcome: str
+) -> LocalResponse:
     """Build the response that `respond` (or a fault sequence) sends for `ctx`."""
     status = status_of(ctx, default_status)
+    for name, value in ctx.headers:
+        if isinstance(value, str) and any(c in value for c in "\r\n\0"):
+            # On the wire this would end the header early and inject others.
+            raise MediationFault(f"Header {name} contains a line break or NUL character")
     headers = ctx.headers.copy()
     original_type = headers.get("Content-Type")
     for name in TRANSPORT_OWNED:
@@ -128,7 +144,11 @@ def response_parts(ctx: MessageContext, default_status: int, outcome: str) -> Lo
         content_type = content_type_of(ctx)
     else:
         body = ctx.payload.raw
-        content_type = original_type if isinstance(original_type, str) else ctx.payload.content_type
+        content_type = (
+            original_type
+            if isinstance(original_type, str)
+            else ctx.payload.content_type
+        )
     if body and content_type:
         headers.set("Content-Type", content_type)
     return LocalResponse(status, headers, body, outcome)
@@ -210,7 +230,9 @@ def mediate_request(
         raise Answered(finish(ctx, library, out_sequence, "responded"))
 
 
-def start_response(ctx: MessageContext, status: int, fields: list[tuple[bytes, bytes]], body: bytes) -> None:
+def start_response(
+    ctx: MessageContext, status: int, fields: list[tuple[bytes, bytes]], body: bytes
+) -> None:
     """Turn `ctx` into the response's context: new headers, axis2 properties and payload."""
     ctx.direction = "response"
     ctx.action = None

@@ -49,16 +49,27 @@ from .builder import (
     require,
     synapse_name,
 )
-from .expressions import Expression, compile_at
+from .expressions import Expression
 from .jsonpath import JsonEval, compile_json_eval
-from .payload import SOAP11_NS, SOAP12_NS, PayloadError, is_xml_type, new_envelope, soap_part
+from .payload import (
+    SOAP11_NS,
+    SOAP12_NS,
+    PayloadError,
+    is_xml_type,
+    new_envelope,
+    soap_part,
+)
 from .properties import get_variable, set_property
 from .values import JsonValue
-from .xmlparse import column_of, parse_fragment
+from .xmlparse import parse_fragment
 
 _PLACEHOLDER = re.compile(r"\$(\d)+")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
-MEDIA_TYPES = {"json": "application/json", "xml": "application/xml", "text": "text/plain"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "xml": "application/xml",
+    "text": "text/plain",
+}
 
 
 def escape_xml10(text: str) -> str:
@@ -97,7 +108,9 @@ class Argument:
 
     __slots__ = ("literal", "expression", "is_literal")
 
-    def __init__(self, literal: str | None, expression: Expression | None, is_literal: bool):
+    def __init__(
+        self, literal: str | None, expression: Expression | None, is_literal: bool
+    ):
         self.literal = literal
         self.expression = expression
         self.is_literal = is_literal
@@ -118,7 +131,11 @@ class Argument:
             else:
                 value = result
                 is_xml = looks_like_xml(value)
-                if not is_xml and media == "xml" and not (json_path and looks_like_json(value)):
+                if (
+                    not is_xml
+                    and media == "xml"
+                    and not (json_path and looks_like_json(value))
+                ):
                     value = escape_xml10(value)
         if self.is_literal:
             kind = "str"
@@ -137,7 +154,9 @@ def _prepare(value: str, kind: str, media: str, ctx: MessageContext) -> str:
         except ValueError:
             return escape_json(value)
         return jsonxml.dumps(jsonxml.from_element(element))
-    if media == "xml" and (kind == "json" or (kind == "str" and looks_like_json(trimmed))):
+    if media == "xml" and (
+        kind == "json" or (kind == "str" and looks_like_json(trimmed))
+    ):
         try:
             element = jsonxml.to_element(jsonxml.loads(value))
         except ValueError as e:
@@ -190,7 +209,14 @@ class PayloadFactory(Mediator):
     __slots__ = ("media", "template", "args")
     tag = "payloadFactory"
 
-    def __init__(self, file: str, line: int | None, media: str, template: str, args: list[Argument]):
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        media: str,
+        template: str,
+        args: list[Argument],
+    ):
         super().__init__(file, line)
         self.media = media
         self.template = template
@@ -210,11 +236,15 @@ class PayloadFactory(Mediator):
             try:
                 padding = parse_fragment(f"<pfPadding>{text}</pfPadding>")
             except ValueError as e:
-                raise MediationFault(f"payloadFactory built XML that is not well-formed: {e}") from None
+                raise MediationFault(
+                    f"payloadFactory built XML that is not well-formed: {e}"
+                ) from None
             elements = [child for child in padding if isinstance(child.tag, str)]
-            if len(elements) == 1 and etree.QName(elements[0]).localname == "Envelope" and etree.QName(
-                elements[0]
-            ).namespace in (SOAP11_NS, SOAP12_NS):
+            if (
+                len(elements) == 1
+                and etree.QName(elements[0]).localname == "Envelope"
+                and etree.QName(elements[0]).namespace in (SOAP11_NS, SOAP12_NS)
+            ):
                 payload.set_envelope(elements[0])
             else:
                 payload.set_body_element(None)
@@ -222,11 +252,18 @@ class PayloadFactory(Mediator):
                 for element in elements:
                     body.append(element)
             current = ctx.axis2.get("messageType")
-            message_type = current if isinstance(current, str) and is_xml_type(current) else MEDIA_TYPES["xml"]
+            message_type = (
+                current
+                if isinstance(current, str) and is_xml_type(current)
+                else MEDIA_TYPES["xml"]
+            )
         ctx.axis2["messageType"] = message_type
         ctx.axis2["ContentType"] = message_type
         ctx.axis2.pop("NO_ENTITY_BODY", None)
-        self.record(ctx, f"payloadFactory ({self.media}): payload replaced, {len(text)} characters")
+        self.record(
+            ctx,
+            f"payloadFactory ({self.media}): payload replaced, {len(text)} characters",
+        )
         return True
 
 
@@ -246,7 +283,9 @@ def _format_file(key: str, element: etree._Element, source: Source) -> str:
     folder = source.folder or Path(".")
     path = (folder / relative).resolve()
     if folder.resolve() not in path.parents:
-        raise source.error(element, f"format key {key!r} points outside the sequences folder")
+        raise source.error(
+            element, f"format key {key!r} points outside the sequences folder"
+        )
     try:
         return path.read_text(encoding="utf-8")
     except OSError as e:
@@ -266,18 +305,30 @@ def _template(format_element: etree._Element, media: str, source: Source) -> str
         return text.strip()
     if media == "xml":
         if not children:
-            raise source.error(format_element, "<format> of an XML payloadFactory needs an element")
+            raise source.error(
+                format_element, "<format> of an XML payloadFactory needs an element"
+            )
         return "".join(
-            etree.tostring(_strip_synapse_namespace(child), encoding="unicode", with_tail=False)
+            etree.tostring(
+                _strip_synapse_namespace(child), encoding="unicode", with_tail=False
+            )
             for child in children
         )
     if children:
-        raise source.error(format_element, f"<format> of a {media} payloadFactory holds text, not elements")
+        raise source.error(
+            format_element,
+            f"<format> of a {media} payloadFactory holds text, not elements",
+        )
     return (format_element.text or "").strip()
 
 
 def _argument(element: etree._Element, source: Source) -> Argument:
-    check_attributes(element, ("value", "expression", "evaluator", "literal", "deepCheck"), source, "arg")
+    check_attributes(
+        element,
+        ("value", "expression", "evaluator", "literal", "deepCheck"),
+        source,
+        "arg",
+    )
     literal = element.get("literal", "false").lower() == "true"
     if element.get("value") is not None:
         return Argument(element.get("value"), None, literal)
@@ -297,8 +348,15 @@ def _argument(element: etree._Element, source: Source) -> Argument:
 
 @builds("payloadFactory")
 def build_payload_factory(element: etree._Element, source: Source) -> Mediator:
-    check_attributes(element, ("media-type", "template-type", "description"), source, "payloadFactory")
-    media = attribute_choice(element, "media-type", ("xml", "json", "text"), "xml", source)
+    check_attributes(
+        element,
+        ("media-type", "template-type", "description"),
+        source,
+        "payloadFactory",
+    )
+    media = attribute_choice(
+        element, "media-type", ("xml", "json", "text"), "xml", source
+    )
     if element.get("template-type", "default") != "default":
         raise source.error(
             element,
@@ -315,10 +373,16 @@ def build_payload_factory(element: etree._Element, source: Source) -> Mediator:
             check_attributes(child, (), source, "args")
             for arg in child_elements(child):
                 if synapse_name(arg, source) != "arg":
-                    raise source.error(arg, f"<args> may hold only <arg>, not <{etree.QName(arg).localname}>")
+                    raise source.error(
+                        arg,
+                        f"<args> may hold only <arg>, not <{etree.QName(arg).localname}>",
+                    )
                 args.append(_argument(arg, source))
         else:
-            raise source.error(child, f"<payloadFactory> may hold only <format> and <args>, not <{name}>")
+            raise source.error(
+                child,
+                f"<payloadFactory> may hold only <format> and <args>, not <{name}>",
+            )
     if format_element is None:
         raise source.error(element, "<payloadFactory> needs a <format>")
     template = _template(format_element, media, source)
@@ -331,8 +395,15 @@ def build_payload_factory(element: etree._Element, source: Source) -> Mediator:
 class EnrichSource:
     __slots__ = ("kind", "xpath", "property", "inline_element", "inline_text", "clone")
 
-    def __init__(self, kind: str, xpath: Expression | None, prop: str | None,
-                 inline_element: etree._Element | None, inline_text: str | None, clone: bool):
+    def __init__(
+        self,
+        kind: str,
+        xpath: Expression | None,
+        prop: str | None,
+        inline_element: etree._Element | None,
+        inline_text: str | None,
+        clone: bool,
+    ):
         self.kind = kind
         self.xpath = xpath
         self.property = prop
@@ -344,7 +415,9 @@ class EnrichSource:
 class EnrichTarget:
     __slots__ = ("kind", "xpath", "property", "action")
 
-    def __init__(self, kind: str, xpath: Expression | None, prop: str | None, action: str):
+    def __init__(
+        self, kind: str, xpath: Expression | None, prop: str | None, action: str
+    ):
         self.kind = kind
         self.xpath = xpath
         self.property = prop
@@ -357,7 +430,9 @@ class EnrichMediator(Mediator):
     __slots__ = ("source", "target", "xpath_free")
     tag = "enrich"
 
-    def __init__(self, file: str, line: int | None, source: EnrichSource, target: EnrichTarget):
+    def __init__(
+        self, file: str, line: int | None, source: EnrichSource, target: EnrichTarget
+    ):
         super().__init__(file, line)
         self.source = source
         self.target = target
@@ -381,7 +456,9 @@ class EnrichMediator(Mediator):
         return True
 
     def _uses_json_path(self) -> bool:
-        return isinstance(self.source.xpath, JsonEval) or isinstance(self.target.xpath, JsonEval)
+        return isinstance(self.source.xpath, JsonEval) or isinstance(
+            self.target.xpath, JsonEval
+        )
 
     # XML
 
@@ -401,15 +478,30 @@ class EnrichMediator(Mediator):
             elif isinstance(value, str) and looks_like_xml(value):
                 nodes = [parse_fragment(value)]
             else:
-                nodes = [value if isinstance(value, str) else (JsonValue.text(value) if isinstance(value, JsonValue) else str(value))]
+                nodes = [
+                    value
+                    if isinstance(value, str)
+                    else (
+                        JsonValue.text(value)
+                        if isinstance(value, JsonValue)
+                        else str(value)
+                    )
+                ]
         elif source.kind == "inline":
-            nodes = [source.inline_element] if source.inline_element is not None else [source.inline_text or ""]
+            nodes = (
+                [source.inline_element]
+                if source.inline_element is not None
+                else [source.inline_text or ""]
+            )
         else:
             assert source.xpath is not None
             result = source.xpath.value(ctx)
             nodes = result if isinstance(result, list) else [str(result)]
         if source.clone:
-            nodes = [copy.deepcopy(node) if isinstance(node, etree._Element) else node for node in nodes]
+            nodes = [
+                copy.deepcopy(node) if isinstance(node, etree._Element) else node
+                for node in nodes
+            ]
         return nodes
 
     def _enrich_xml(self, ctx: MessageContext) -> None:
@@ -421,13 +513,18 @@ class EnrichMediator(Mediator):
             if len(nodes) == 1 and isinstance(nodes[0], etree._Element):
                 value = copy.deepcopy(nodes[0])
             else:
-                value = "".join(n if isinstance(n, str) else etree.tostring(n, encoding="unicode") for n in nodes)
+                value = "".join(
+                    n if isinstance(n, str) else etree.tostring(n, encoding="unicode")
+                    for n in nodes
+                )
             set_property(ctx, "default", target.property or "", value)
             return
         if target.kind == "envelope":
             element = next((n for n in nodes if isinstance(n, etree._Element)), None)
             if element is None or etree.QName(element).localname != "Envelope":
-                raise MediationFault("enrich: the envelope can only be replaced by a SOAP envelope")
+                raise MediationFault(
+                    "enrich: the envelope can only be replaced by a SOAP envelope"
+                )
             payload.set_envelope(copy.deepcopy(element))
             return
         if target.kind == "body":
@@ -450,12 +547,16 @@ class EnrichMediator(Mediator):
         result = target.xpath.value(ctx)
         found = result if isinstance(result, list) else []
         if not found:
-            raise MediationFault(f"enrich: the target {target.xpath.source} selects nothing")
+            raise MediationFault(
+                f"enrich: the target {target.xpath.source} selects nothing"
+            )
         node = found[0]
         if not isinstance(node, etree._Element):
             parent = getattr(node, "getparent", lambda: None)()
             if parent is None:
-                raise MediationFault(f"enrich: the target {target.xpath.source} is not an element")
+                raise MediationFault(
+                    f"enrich: the target {target.xpath.source} is not an element"
+                )
             if getattr(node, "is_attribute", False):
                 parent.set(node.attrname, _text_of(nodes))
             else:
@@ -477,7 +578,9 @@ class EnrichMediator(Mediator):
             if parent is None:
                 raise MediationFault("enrich: the target has no parent for a sibling")
             index = parent.index(node) + 1
-            for offset, item in enumerate(n for n in nodes if isinstance(n, etree._Element)):
+            for offset, item in enumerate(
+                n for n in nodes if isinstance(n, etree._Element)
+            ):
                 parent.insert(index + offset, copy.deepcopy(item))
         payload.envelope_changed()
 
@@ -518,25 +621,33 @@ class EnrichMediator(Mediator):
             return
         if target.kind in ("body", "envelope"):
             if target.action == "replace":
-                ctx.payload.set_json(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+                ctx.payload.set_json(
+                    json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                )
                 return
             document = _normalize(ctx.payload.json_data())
             document = _json_add(document, value)
-            ctx.payload.set_json(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+            ctx.payload.set_json(
+                json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+            )
             return
         assert isinstance(target.xpath, JsonEval)
         document = _normalize(ctx.payload.json_data())
         path = target.xpath.path
         matches = path.find(document)
         if not matches:
-            raise MediationFault(f"enrich: the target {target.xpath.source} selects nothing")
+            raise MediationFault(
+                f"enrich: the target {target.xpath.source} selects nothing"
+            )
         if target.action == "replace":
             document = path.update(document, value)
         else:
             for match in matches:
                 updated = _json_add(match.value, value)
                 document = match.full_path.update(document, updated)
-        ctx.payload.set_json(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+        ctx.payload.set_json(
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        )
 
 
 def _normalize(value: Any) -> Any:
@@ -581,15 +692,8 @@ def _add_children(parent: etree._Element, nodes: list[Any]) -> None:
 
 
 def _enrich_expression(element: etree._Element, source: Source) -> Expression:
-    text = require(element, "xpath", source)
-    return compile_at(
-        text,
-        file=source.file,
-        line=element.sourceline,
-        column=column_of(source.lines, element),
-        attribute="xpath",
-        namespaces={p: u for p, u in element.nsmap.items() if p},
-    )
+    require(element, "xpath", source)
+    return source.expression(element, "xpath")
 
 
 @builds("enrich")
@@ -597,33 +701,65 @@ def build_enrich(element: etree._Element, source: Source) -> Mediator:
     check_attributes(element, ("description",), source, "enrich")
     parts = {synapse_name(child, source): child for child in child_elements(element)}
     if set(parts) != {"source", "target"}:
-        raise source.error(element, "<enrich> needs exactly one <source> and one <target>")
+        raise source.error(
+            element, "<enrich> needs exactly one <source> and one <target>"
+        )
     source_element, target_element = parts["source"], parts["target"]
 
-    check_attributes(source_element, ("type", "xpath", "property", "clone", "key"), source, "source")
-    kind = attribute_choice(source_element, "type", ("custom", "envelope", "body", "property", "inline"), "custom", source)
+    check_attributes(
+        source_element, ("type", "xpath", "property", "clone", "key"), source, "source"
+    )
+    kind = attribute_choice(
+        source_element,
+        "type",
+        ("custom", "envelope", "body", "property", "inline"),
+        "custom",
+        source,
+    )
     if source_element.get("key") is not None:
-        raise source.error(source_element, "an inline source from a registry key is not supported", hint="put the XML inside <source>")
+        raise source.error(
+            source_element,
+            "an inline source from a registry key is not supported",
+            hint="put the XML inside <source>",
+        )
     inline_children = child_elements(source_element)
     enrich_source = EnrichSource(
         kind,
         _enrich_expression(source_element, source) if kind == "custom" else None,
         require(source_element, "property", source) if kind == "property" else None,
-        copy.deepcopy(inline_children[0]) if kind == "inline" and inline_children else None,
-        (source_element.text or "").strip() if kind == "inline" and not inline_children else None,
+        copy.deepcopy(inline_children[0])
+        if kind == "inline" and inline_children
+        else None,
+        (source_element.text or "").strip()
+        if kind == "inline" and not inline_children
+        else None,
         source_element.get("clone", "true").lower() != "false",
     )
-    check_attributes(target_element, ("type", "xpath", "property", "action"), source, "target")
-    target_kind = attribute_choice(target_element, "type", ("custom", "envelope", "body", "property"), "custom", source)
-    action = attribute_choice(target_element, "action", ("replace", "child", "sibling"), "replace", source)
+    check_attributes(
+        target_element, ("type", "xpath", "property", "action"), source, "target"
+    )
+    target_kind = attribute_choice(
+        target_element,
+        "type",
+        ("custom", "envelope", "body", "property"),
+        "custom",
+        source,
+    )
+    action = attribute_choice(
+        target_element, "action", ("replace", "child", "sibling"), "replace", source
+    )
     enrich_target = EnrichTarget(
         target_kind,
         _enrich_expression(target_element, source) if target_kind == "custom" else None,
-        require(target_element, "property", source) if target_kind == "property" else None,
+        require(target_element, "property", source)
+        if target_kind == "property"
+        else None,
         action,
     )
     if target_kind == "property" and action != "replace":
-        raise source.error(target_element, "a property target takes only action=\"replace\"")
+        raise source.error(
+            target_element, 'a property target takes only action="replace"'
+        )
     return EnrichMediator(source.file, element.sourceline, enrich_source, enrich_target)
 
 
@@ -633,7 +769,12 @@ def build_enrich(element: etree._Element, source: Source) -> Mediator:
 class FaultPart:
     __slots__ = ("value", "expression", "element")
 
-    def __init__(self, value: str | None, expression: Expression | None, element: etree._Element | None):
+    def __init__(
+        self,
+        value: str | None,
+        expression: Expression | None,
+        element: etree._Element | None,
+    ):
         self.value = value
         self.expression = expression
         self.element = element
@@ -652,8 +793,18 @@ class MakeFault(Mediator):
     __slots__ = ("version", "code", "reason", "node", "role", "detail", "response")
     tag = "makefault"
 
-    def __init__(self, file: str, line: int | None, version: str, code: FaultPart, reason: FaultPart,
-                 node: FaultPart | None, role: FaultPart | None, detail: FaultPart | None, response: bool):
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        version: str,
+        code: FaultPart,
+        reason: FaultPart,
+        node: FaultPart | None,
+        role: FaultPart | None,
+        detail: FaultPart | None,
+        response: bool,
+    ):
         super().__init__(file, line)
         self.version = version
         self.code = code
@@ -738,8 +889,12 @@ def _fault_part(element: etree._Element, source: Source, what: str) -> FaultPart
 
 @builds("makefault")
 def build_makefault(element: etree._Element, source: Source) -> Mediator:
-    check_attributes(element, ("version", "response", "description"), source, "makefault")
-    version = attribute_choice(element, "version", ("soap11", "soap12", "pox"), "soap11", source)
+    check_attributes(
+        element, ("version", "response", "description"), source, "makefault"
+    )
+    version = attribute_choice(
+        element, "version", ("soap11", "soap12", "pox"), "soap11", source
+    )
     parts: dict[str, FaultPart] = {}
     for child in child_elements(element):
         name = synapse_name(child, source)

@@ -52,4 +52,6 @@ def request_changes(ctx: MessageContext, method: str) -> RequestChanges:
         return RequestChanges(b"", None, host_text, unchunked)
     if not body_changed(ctx):
         return RequestChanges(None, None, host_text, unchunked)
-    return RequestChanges(serialized_body(ctx), content_type_of(ctx), host_text, unchunked)
+    return RequestChanges(
+        serialized_body(ctx), content_type_of(ctx), host_text, unchunked
+    )

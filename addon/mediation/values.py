@@ -23,7 +23,17 @@ from typing import Any
 
 from lxml import etree
 
-DATA_TYPES = ("STRING", "INTEGER", "BOOLEAN", "DOUBLE", "FLOAT", "LONG", "SHORT", "OM", "JSON")
+DATA_TYPES = (
+    "STRING",
+    "INTEGER",
+    "BOOLEAN",
+    "DOUBLE",
+    "FLOAT",
+    "LONG",
+    "SHORT",
+    "OM",
+    "JSON",
+)
 
 _INT_RANGES = {
     "INTEGER": (-(2**31), 2**31 - 1),
@@ -149,7 +159,11 @@ def _parse_int(text: str, data_type: str, truncate: bool) -> int:
         if truncate and "." in stripped:
             number = int(float(stripped))
         else:
-            if not stripped or not stripped.lstrip("+-").isdigit() or stripped.count("-") > 1:
+            if (
+                not stripped
+                or not stripped.lstrip("+-").isdigit()
+                or stripped.count("-") > 1
+            ):
                 raise ValueError
             number = int(stripped)
     except ValueError:
@@ -206,7 +220,9 @@ def convert(text: str | None, data_type: str, *, from_expression: bool) -> Any:
         raise ConversionError(f"a null value cannot be converted to {data_type}")
     if data_type in _INT_RANGES:
         truncate = from_expression and data_type != "LONG"
-        return _parse_int(text.strip() if from_expression else text, data_type, truncate)
+        return _parse_int(
+            text.strip() if from_expression else text, data_type, truncate
+        )
     if data_type == "DOUBLE":
         return _parse_float(text, data_type)
     if data_type == "FLOAT":
@@ -215,7 +231,9 @@ def convert(text: str | None, data_type: str, *, from_expression: bool) -> Any:
         try:
             return parse_om(text)
         except ValueError as e:
-            raise ConversionError(f"{text[:40]!r} is not well-formed XML: {e}") from None
+            raise ConversionError(
+                f"{text[:40]!r} is not well-formed XML: {e}"
+            ) from None
     if data_type == "JSON":
         return parse_json(text)
     raise ConversionError(f"unknown type {data_type!r}")

@@ -59,7 +59,9 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def _api_entry(index: int, case: dict[str, Any], backend_url: str, dead_port: int) -> str:
+def _api_entry(
+    index: int, case: dict[str, Any], backend_url: str, dead_port: int
+) -> str:
     endpoint = case.get("endpoint", "/")
     if endpoint == "dead":
         url = f"http://127.0.0.1:{dead_port}/"
@@ -93,7 +95,9 @@ def suite(tmp_path_factory, confdir):
     dead_port = _closed_port()
     entries = []
     for index, case in enumerate(RUNNABLE):
-        (sequences / f"Case{index}In.xml").write_text(_sequence_file(f"Case{index}In", case["sequence"]))
+        (sequences / f"Case{index}In.xml").write_text(
+            _sequence_file(f"Case{index}In", case["sequence"])
+        )
         if case.get("out_sequence"):
             (sequences / f"Case{index}Out.xml").write_text(
                 _sequence_file(f"Case{index}Out", case["out_sequence"])
@@ -142,7 +146,11 @@ def _check_body(body: bytes, expected: dict[str, Any], where: str) -> None:
     if "json" in expected:
         assert json.loads(body) == expected["json"], f"{where} JSON body"
     if "contains" in expected:
-        for text in expected["contains"] if isinstance(expected["contains"], list) else [expected["contains"]]:
+        for text in (
+            expected["contains"]
+            if isinstance(expected["contains"], list)
+            else [expected["contains"]]
+        ):
             assert text in body.decode("utf-8"), f"{where} body should contain {text!r}"
 
 
@@ -153,7 +161,9 @@ def test_case(suite, case):
     index = RUNNABLE.index(case)
     request = case.get("request") or {}
     headers = [("Authorization", f"Bearer {token}")]
-    headers += [(name, str(value)) for name, value in (request.get("headers") or {}).items()]
+    headers += [
+        (name, str(value)) for name, value in (request.get("headers") or {}).items()
+    ]
     body = request.get("body")
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
@@ -168,13 +178,17 @@ def test_case(suite, case):
             body.encode("utf-8") if body is not None else None,
         )
     except OSError as e:
-        raise AssertionError(f"no response ({e}); gateway log:\n{gateway.log[-4000:]}") from None
+        raise AssertionError(
+            f"no response ({e}); gateway log:\n{gateway.log[-4000:]}"
+        ) from None
 
     expect = case["expect"]
     received = backend.requests
     if "backend" in expect:
         wanted = expect["backend"]
-        assert len(received) == 1, f"backend calls: {len(received)}; response {response.status} {response.text}"
+        assert len(received) == 1, (
+            f"backend calls: {len(received)}; response {response.status} {response.text}"
+        )
         got = received[0]
         if "method" in wanted:
             assert got.method == wanted["method"]
@@ -191,7 +205,9 @@ def test_case(suite, case):
         _check_headers(response, wanted, "response")
         _check_body(response.body, wanted, "response")
     for text in expect.get("log_contains") or []:
-        assert wait_for(lambda: text in gateway.log, timeout=3), f"log should contain {text!r}"
+        assert wait_for(lambda text=text: text in gateway.log, timeout=3), (
+            f"log should contain {text!r}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +217,9 @@ def load_log(tmp_path_factory, confdir):
     sequences = root / "sequences"
     sequences.mkdir()
     for index, case in enumerate(LOAD_ERRORS):
-        (sequences / f"Bad{index}.xml").write_text(_sequence_file(f"Bad{index}", case["sequence"]))
+        (sequences / f"Bad{index}.xml").write_text(
+            _sequence_file(f"Bad{index}", case["sequence"])
+        )
     config = root / "gateway.yaml"
     config.write_text("apis: []\n")
     Registry(root / "gateway.db", create=True).close()
@@ -210,7 +228,9 @@ def load_log(tmp_path_factory, confdir):
     return gateway.log
 
 
-@pytest.mark.parametrize("case", LOAD_ERRORS, ids=[case["name"] for case in LOAD_ERRORS])
+@pytest.mark.parametrize(
+    "case", LOAD_ERRORS, ids=[case["name"] for case in LOAD_ERRORS]
+)
 def test_load_error(load_log, case):
     """A sequence WSO2 rejects (or this gateway cannot run) stops the start, with its line."""
     index = LOAD_ERRORS.index(case)
