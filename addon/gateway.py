@@ -27,7 +27,7 @@ from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
 from .mediation.payload import Payload
 from .mediation.runner import Answered
-from .mediation.transport import request_changes
+from .mediation.transport import RequestChanges, request_changes
 from .mediation_flow import FlowContexts, format_trace, mediate_backend_response
 from .store import StoreError, TokenStore
 
@@ -210,7 +210,7 @@ def _request_body(request: http.Request) -> bytes:
     return request.raw_content or b""
 
 
-def _apply_changes(request: http.Request, changes: Any) -> None:
+def _apply_changes(request: http.Request, changes: RequestChanges) -> None:
     if changes.body is not None and changes.body != (request.raw_content or b""):
         if changes.content_type:
             request.headers["Content-Type"] = changes.content_type
