@@ -1,35 +1,54 @@
-"""Answer a request locally, with the status, headers and body WSO2 4.x sends.
+"""Answer a request locally, with the status, headers and body WSO2 sends.
 
-WSO2 builds its error responses in fault sequences that run on the request's own
-message context, so the response carries the request's transport headers, except the
+WSO2 builds its error responses in sequences (`_auth_failure_handler_`, `fault`,
+`main`, ...) that run on the request's own message context, and so does this gateway
+in the 4.x profile: a user changes an error response by editing the sequence file, as
+in WSO2. The response therefore carries the request's transport headers, except the
 ones those sequences remove (`Authorization`, `Host`, `Accept`, `X-JWT-Assertion`) and
 the ones the transport itself owns. A client that sent `Custom: Bearer 1234` sees it
 again on the 401.
 
-Body shapes:
+What the gateway sets before the sequence runs, as WSO2's handlers do:
 
-- authentication failures (`_auth_failure_handler_`):
-  `{"code":"900901","message":"...","description":"..."}`, the code a JSON string;
-- throttling (`_throttle_out_handler_`): the same plus `"nextAccessTime"`;
-- everything else (`fault`, `main`): the same plus `"type":"Status report"`.
+- authentication and throttling failures: ERROR_CODE, ERROR_MESSAGE, ERROR_DETAIL and
+  HTTP_RESPONSE_STATUS_CODE, and `WWW-Authenticate` on a 401;
+- everything the `fault` sequence answers: ERROR_CODE, ERROR_MESSAGE (the description,
+  which `fault` shows as "description" under the fixed message "Runtime Error") and
+  CUSTOM_HTTP_SC.
 
-The 3.x profile (`gateway_wso2_version=3.x`) answers as API-M 3.2 did: XML faults
-(`ams:fault` for authentication, `amt:fault` for throttling, `am:fault` otherwise) with
-numeric codes, JSON (`{"fault":{...}}`) only when the request's `Accept` asks for it,
-the 3.x `WWW-Authenticate` text, and no `nextAccessTime` suffix in the description.
+Body shapes of 4.x: authentication failures
+`{"code":"900901","message":"...","description":"..."}` with the code a JSON string;
+throttling the same plus `"nextAccessTime"`; everything else (`fault`, `main`) the same
+plus `"type":"Status report"`.
+
+The 3.x profile (`gateway_wso2_version=3.x`) answers as API-M 3.2 did, built here
+rather than by the shipped 4.x sequences: XML faults (`ams:fault` for authentication,
+`amt:fault` for throttling, `am:fault` otherwise) with numeric codes, JSON
+(`{"fault":{...}}`) only when the request's `Accept` asks for it, the 3.x
+`WWW-Authenticate` text, and no `nextAccessTime` suffix in the description.
+
+When the sequences cannot run (missing, broken, or failing), the answer is built here
+from the same rules, so that even an internal error always gets its 500.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
 from mitmproxy import http
 
+from .context import MessageContext
 from .cors import apply_cors_sequence
-from .errors import GatewayError
+from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
+from .mediation.library import BUILTIN_FOLDER, SequenceLibrary
+from .mediation.runner import TRANSPORT_OWNED, LocalResponse, finish
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/json; charset=UTF-8"
 
@@ -42,6 +61,9 @@ CHALLENGE_ERRORS = {
     "4.x": 'error="invalid_token", error_description="The provided token is invalid"',
     "3.x": 'error="invalid_token", error_description="The access token expired"',
 }
+
+# Handlers that get the auth-style properties; every other handler ends in `fault`.
+_STATUS_PROPERTY_HANDLERS = ("_auth_failure_handler_", "_throttle_out_handler_")
 
 # Sequences that end by running `_cors_request_handler_`.
 _CORS_HANDLERS = ("_auth_failure_handler_", "_throttle_out_handler_")
@@ -64,23 +86,6 @@ _ACCEPTED_3X = (
 
 # Removed by WSO2's error sequences before they answer.
 _REMOVED_BY_SEQUENCE = ("Authorization", "Host", "Accept", "X-JWT-Assertion")
-
-# Framing and hop-by-hop headers: the transport writes its own.
-_TRANSPORT_OWNED = (
-    "Content-Length",
-    "Content-Type",
-    "Transfer-Encoding",
-    "Connection",
-    "Keep-Alive",
-    "Proxy-Connection",
-    "TE",
-    "Trailer",
-    "Upgrade",
-    "Expect",
-    "Date",
-    "Server",
-)
-
 
 def error_body(error: GatewayError, properties: dict[str, Any] | None = None) -> bytes:
     """Return the JSON body WSO2's fault sequence builds for `error`."""
@@ -109,6 +114,22 @@ def error_body(error: GatewayError, properties: dict[str, Any] | None = None) ->
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def www_authenticate(error: GatewayError, profile: str = "4.x") -> str | None:
+    """Return the `WWW-Authenticate` value of an authentication failure's 401, or None.
+
+    The realms are those of the API's authenticators; the error text is the profile's.
+    """
+    if error.status != 401 or error.handler != "_auth_failure_handler_":
+        return None
+    challenges = getattr(error, "challenges", ())
+    if challenges:
+        return ", ".join(challenges) + ", " + CHALLENGE_ERRORS[profile]
+    if profile == "3.x":
+        realms = WWW_AUTHENTICATE.rsplit(", error=", 1)[0]
+        return f"{realms}, {CHALLENGE_ERRORS['3.x']}"
+    return WWW_AUTHENTICATE
+
+
 def error_headers(
     request_headers: TransportHeaders,
     error: GatewayError,
@@ -118,34 +139,27 @@ def error_headers(
 ) -> TransportHeaders:
     """Return the response headers: the request's, cleaned as WSO2's sequences do."""
     headers = request_headers.copy()
-    for name in _REMOVED_BY_SEQUENCE + _TRANSPORT_OWNED:
+    for name in _REMOVED_BY_SEQUENCE + TRANSPORT_OWNED:
         headers.remove(name, excess=True)
     if profile == "3.x" and error.handler == "main":
         headers.clear()
-    if error.status == 401 and error.handler == "_auth_failure_handler_":
-        challenges = getattr(error, "challenges", ())
-        if challenges:
-            headers.set("WWW-Authenticate", ", ".join(challenges) + ", " + CHALLENGE_ERRORS[profile])
-        elif profile == "3.x":
-            realms = WWW_AUTHENTICATE.rsplit(", error=", 1)[0]
-            headers.set("WWW-Authenticate", f"{realms}, {CHALLENGE_ERRORS['3.x']}")
-        else:
-            headers.set("WWW-Authenticate", WWW_AUTHENTICATE)
+    challenge = www_authenticate(error, profile)
+    if challenge:
+        headers.set("WWW-Authenticate", challenge)
     if properties and error.handler in _CORS_HANDLERS:
         apply_cors_sequence(properties, headers, method)
     headers.set("Content-Type", CONTENT_TYPE)
     return headers
 
 
-def error_response(
+def builtin_response(
     request_headers: TransportHeaders,
     error: GatewayError,
-    *,
     properties: dict[str, Any] | None = None,
     method: str = "GET",
     profile: str = "4.x",
 ) -> http.Response:
-    """Build the mitmproxy response for `error`.
+    """Build the response to `error` without running any sequence.
 
     `properties` are the message context's: the CORS values and the throttling next
     access time come from there, as WSO2's sequences read them.
@@ -157,6 +171,105 @@ def error_response(
     else:
         body = error_body(error, properties)
     return http.Response.make(error.status, body, http.Headers(headers.to_fields()))
+
+
+@lru_cache(maxsize=1)
+def default_library() -> SequenceLibrary:
+    """The sequences shipped with the gateway; raise ConfigError when they are broken."""
+    library, errors = SequenceLibrary.load(BUILTIN_FOLDER)
+    if errors:
+        raise errors[0]
+    return library
+
+
+def prepare_error_context(ctx: MessageContext, error: GatewayError, profile: str = "4.x") -> None:
+    """Set the properties and headers WSO2's handlers set before the error sequence."""
+    properties = ctx.properties
+    properties["ERROR_CODE"] = error.code
+    if error.handler in _STATUS_PROPERTY_HANDLERS:
+        properties["ERROR_MESSAGE"] = error.message
+        properties["ERROR_DETAIL"] = error.description
+        properties["HTTP_RESPONSE_STATUS_CODE"] = error.status
+    elif error.handler != "main":
+        properties["ERROR_MESSAGE"] = error.description
+        properties["ERROR_DETAIL"] = error.description
+        properties["CUSTOM_HTTP_SC"] = error.status
+    properties.update(error.properties)
+    challenge = www_authenticate(error, profile)
+    if challenge:
+        ctx.headers.set("WWW-Authenticate", challenge)
+    for name, value in error.headers.items():
+        ctx.headers.set(name, value)
+
+
+def sequence_response(
+    ctx: MessageContext, error: GatewayError, library: SequenceLibrary, profile: str = "4.x"
+) -> LocalResponse:
+    """Run the sequence that answers `error` on `ctx` and return its response."""
+    sequence = library.get(error.handler)
+    if sequence is None:
+        raise ConfigError(
+            f"the sequence {error.handler!r} that answers this error is missing"
+        )
+    ctx.action = None
+    prepare_error_context(ctx, error, profile)
+    sequence.mediate(ctx)
+    return finish(ctx, library, None, error.handler, default_status=error.status)
+
+
+def error_response(
+    request_headers: TransportHeaders,
+    error: GatewayError,
+    *,
+    ctx: MessageContext | None = None,
+    sequences: SequenceLibrary | None = None,
+    method: str = "GET",
+    profile: str = "4.x",
+) -> http.Response:
+    """Build the mitmproxy response for `error`.
+
+    In the 4.x profile the response comes from running the error's sequence. `ctx` is
+    the message context of the failed request: its properties reach the sequence, as
+    CORS settings and the throttling next access time must. Without it a context is
+    made from the headers. `sequences` defaults to the sequences shipped with the
+    gateway. The 3.x profile builds its responses here.
+    """
+    properties = ctx.properties if ctx is not None else None
+    if ctx is not None:
+        method = ctx.method
+    if profile == "3.x":
+        return builtin_response(request_headers, error, properties, method, profile)
+    try:
+        library = sequences if sequences is not None else default_library()
+        if ctx is None:
+            ctx = MessageContext(headers=request_headers.copy(), method=method, to="")
+        answer = sequence_response(ctx, error, library, profile)
+    except Exception:
+        # The sequences are broken or failed: answer from the built-in rules instead.
+        logger.exception(
+            "gateway: the %s sequence failed; built-in answer sent", error.handler
+        )
+        return builtin_response(request_headers, error, properties, method, profile)
+    return to_http(answer)
+
+
+def to_http(answer: LocalResponse) -> http.Response:
+    """Turn a LocalResponse into a mitmproxy response."""
+    return http.Response.make(
+        answer.status, answer.body, http.Headers(answer.headers.to_fields())
+    )
+
+
+def backend_unreachable(detail: str) -> GatewayError:
+    """The `fault` sequence's answer when the backend refuses the connection."""
+    return GatewayError(
+        "101503",
+        "Runtime Error",
+        "Error connecting to the back end",
+        500,
+        handler="fault",
+        properties={"ERROR_DETAIL": detail},
+    )
 
 
 def _accepted_type(request_headers: TransportHeaders) -> str | None:
@@ -217,7 +330,7 @@ def preflight_response(
 ) -> http.Response:
     """The 200 the CORS handler sends for a preflight: the request's headers and CORS."""
     headers = request_headers.copy()
-    for name in ("Host",) + _TRANSPORT_OWNED:
+    for name in ("Host",) + TRANSPORT_OWNED:
         headers.remove(name, excess=True)
     apply_cors_sequence(properties, headers, "OPTIONS")
     return http.Response.make(200, b"", http.Headers(headers.to_fields()))

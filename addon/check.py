@@ -38,8 +38,8 @@ def run_check(
     assert config is not None
     print(
         f"check: {display_path(config_path)} is valid: {len(config.apis)} API(s), "
-        f"{len(config.sequences)} sequence file(s) in "
-        f"{display_path(config.sequences_folder)}",
+        f"{len(config.sequences)} sequence(s) from "
+        f"{display_path(config.sequences_folder)} and WSO2's default sequences",
         file=err,
     )
     return 0

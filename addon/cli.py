@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import mediate_command
 from .check import run_check
 from .config import GatewayConfig, default_database, load_config
 from .credentials import fingerprint_of_hash
@@ -72,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m addon",
         description=(
-            "Manage the gateway's applications, subscriptions and access tokens; "
-            "check its config."
+            "Manage the gateway's applications, subscriptions and access tokens, "
+            "check its config, and try sequences without a backend."
         ),
         parents=[common],
     )
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", default=DEFAULT_KEY_NAME, help=f"file name of the pair (default: {DEFAULT_KEY_NAME})"
     )
     keys_create.add_argument("--force", action="store_true", help="replace an existing pair")
+    mediate_command.add_parser(groups, common)
     return parser
 
 
@@ -313,6 +315,8 @@ def _list(registry: Registry) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.group == "mediate":
+        return mediate_command.run(args)
     config_path, db_path = _paths(args)
     if args.group == "check":
         sequences = Path(args.sequences) if args.sequences else None

@@ -45,6 +45,8 @@ API_FIELDS = (
     "sandbox_endpoint",
     "endpoint_security",
     "in_sequence",
+    "out_sequence",
+    "fault_sequence",
     "default_version",
     "security",
     "auth_header",
@@ -64,6 +66,7 @@ TOP_LEVEL_FIELDS = (
     "correlation",
 )
 SECURITY_SCHEMES = ("oauth2", "api_key")
+SEQUENCE_FIELDS = ("in_sequence", "out_sequence", "fault_sequence")
 
 _generations = itertools.count(1)
 
@@ -148,6 +151,8 @@ class ApiConfig:
     def production_endpoint(self) -> Endpoint | None:
         """The production endpoint; `endpoint` and `production_endpoint` name the same."""
         return self.endpoint
+    out_sequence: Sequence | None = None
+    fault_sequence: Sequence | None = None
 
     @property
     def full_context(self) -> str:
@@ -272,20 +277,9 @@ def _parse_api(
 
     endpoint, sandbox = _parse_endpoints(file, api, name)
 
-    in_sequence = None
-    sequence_name = _string_field(file, api, name, "in_sequence")
-    if sequence_name is not None:
-        in_sequence = sequences.get(sequence_name)
-        if in_sequence is None:
-            known = ", ".join(sorted(sequences.by_name)) or "none"
-            raise _api_error(
-                file,
-                api,
-                name,
-                "in_sequence",
-                f"names sequence {sequence_name!r}, which is not in "
-                f"{display_path(sequences.folder)} (found: {known})",
-            )
+    sequences_of: dict[str, Sequence | None] = {}
+    for field in SEQUENCE_FIELDS:
+        sequences_of[field] = _sequence_field(file, api, name, field, sequences)
 
     owner = f"API {name!r}"
     reader = FieldReader(file, api, owner, API_FIELDS)
@@ -319,7 +313,7 @@ def _parse_api(
         context=context,
         version=version,
         endpoint=endpoint,
-        in_sequence=in_sequence,
+        in_sequence=sequences_of["in_sequence"],
         source=f"{file}:{_line(api)}",
         sandbox_endpoint=sandbox,
         endpoint_security=parse_endpoint_security(file, owner, api.get("endpoint_security")),
@@ -330,7 +324,29 @@ def _parse_api(
         throttling_tier=api_tier,
         cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors or CorsSettings()),
         resources=resources,
+        out_sequence=sequences_of["out_sequence"],
+        fault_sequence=sequences_of["fault_sequence"],
     )
+
+
+def _sequence_field(
+    file: str, api: Any, name: str, field: str, sequences: SequenceLibrary
+) -> Sequence | None:
+    sequence_name = _string_field(file, api, name, field)
+    if sequence_name is None:
+        return None
+    sequence = sequences.get(sequence_name)
+    if sequence is None:
+        known = ", ".join(sorted(sequences.by_name)) or "none"
+        raise _api_error(
+            file,
+            api,
+            name,
+            field,
+            f"names sequence {sequence_name!r}, which is not in "
+            f"{display_path(sequences.folder)} (found: {known})",
+        )
+    return sequence
 
 
 def _is_token(name: str) -> bool:
@@ -530,23 +546,26 @@ def _read_document(
 def _without_broken_sequence(
     shown: str, api: Any, broken: set[str], errors: list[ConfigError]
 ) -> Any:
-    """Return `api` without its in_sequence when that names a sequence file that failed.
+    """Return `api` without the sequence fields that name a sequence file that failed.
 
     The file's own problem is reported already; the API is still checked for the rest.
     """
-    if not isinstance(api, _Mapping) or api.get("in_sequence") not in broken:
+    if not isinstance(api, _Mapping):
         return api
-    name = api.get("in_sequence")
-    errors.append(
-        _api_error(
-            shown,
-            api,
-            api.get("name") if isinstance(api.get("name"), str) else None,
-            "in_sequence",
-            f"names sequence {name!r}, whose file failed to load (see its problem)",
+    failed = [field for field in SEQUENCE_FIELDS if api.get(field) in broken]
+    if not failed:
+        return api
+    for field in failed:
+        errors.append(
+            _api_error(
+                shown,
+                api,
+                api.get("name") if isinstance(api.get("name"), str) else None,
+                field,
+                f"names sequence {api.get(field)!r}, whose file failed to load (see its problem)",
+            )
         )
-    )
-    rest = _Mapping({k: v for k, v in api.items() if k != "in_sequence"})
+    rest = _Mapping({k: v for k, v in api.items() if k not in failed})
     rest.line = api.line
     rest.lines = api.lines
     return rest

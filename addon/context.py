@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .headers import TransportHeaders
+from .mediation.payload import Payload
 
 _message_ids = itertools.count(1)
 
@@ -91,6 +92,15 @@ class MessageContext:
     trace: list[TraceStep] = field(default_factory=list)
     message_id: str = ""
     started: float = 0.0
+    payload: Payload = field(default_factory=Payload)
+    # Synapse scopes a sequence can write but no gateway stage reads.
+    client_options: dict[str, Any] = field(default_factory=dict)
+    # WS-Addressing fields other than To (From, ReplyTo, FaultTo, Action, RelatesTo).
+    addressing: dict[str, str] = field(default_factory=dict)
+    # "request" or "response": which way the message is going.
+    direction: str = "request"
+    # Set when a mediator ends the flow: "respond", "drop", "loopback" or "send".
+    action: str | None = None
 
     def __post_init__(self) -> None:
         self.axis2["HTTP_METHOD"] = self.method

@@ -21,6 +21,8 @@ class GatewayError(Exception):
         status: int,
         *,
         handler: str = "_auth_failure_handler_",
+        properties: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{code} {message}")
         self.code = code
@@ -28,6 +30,10 @@ class GatewayError(Exception):
         self.description = description
         self.status = status
         self.handler = handler
+        # Extra message-context properties and transport headers that the handler
+        # sets before its sequence runs (e.g. NEXT_ACCESS_UTC_TIME, Retry-After).
+        self.properties = properties or {}
+        self.headers = headers or {}
 
 
 class ConfigError(Exception):

@@ -21,13 +21,18 @@ from mitmproxy import exceptions, http
 from mitmproxy.net.http import url
 
 from . import edge, outcomes, pipeline, tracing
-from .answer import error_response, internal_error, preflight_response
+from .answer import error_response, internal_error, preflight_response, to_http
+from .backend_check import BackendCheck
 from .backend_jwt import BackendJwtSigner
 from .config import GatewayConfig, default_database, load_config
 from .context import MessageContext
 from .cors import apply_cors_sequence
 from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
+from .mediation.payload import Payload
+from .mediation.runner import Answered
+from .mediation.transport import RequestChanges, request_changes
+from .mediation_flow import FlowContexts, format_trace, mediate_backend_response
 from .reload import Snapshot, snapshot_sources
 from .replay import RecentRequests
 from .store import StoreError, TokenStore
@@ -60,6 +65,10 @@ class Gateway:
         self.sources: Snapshot = {}
         self.recent_requests = RecentRequests()
         self.runtime = pipeline.Runtime()
+        # The message context of each forwarded flow, for its response and failures.
+        self.flows = FlowContexts()
+        # Sub-addon: answers WSO2's 101503 fault when the backend is unreachable.
+        self.addons = [BackendCheck(self)]
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -238,6 +247,8 @@ class Gateway:
             flow.response = error_response(
                 TransportHeaders.from_fields(flow.request.headers.fields),
                 internal_error(flow.id),
+                sequences=self.config.sequences if self.config else None,
+                profile=self.runtime.profile,
             )
             tracing.annotate(flow, state)
 
@@ -251,13 +262,19 @@ class Gateway:
         }
         flow.metadata[METADATA_KEY] = state
         peer = flow.client_conn.peername
-        answer = self.run(request, state, client_address=peer[0] if peer else None)
+        answer = self.run(
+            request, state, client_address=peer[0] if peer else None, flow_id=flow.id
+        )
         if answer is not None:
             flow.response = answer
         tracing.annotate(flow, state)
 
     def run(
-        self, request: http.Request, state: dict[str, Any], client_address: str | None = None
+        self,
+        request: http.Request,
+        state: dict[str, Any],
+        client_address: str | None = None,
+        flow_id: str | None = None,
     ) -> http.Response | None:
         """Run the request path on `request` and record what happened in `state`.
 
@@ -268,6 +285,7 @@ class Gateway:
         client_fields = request.headers.fields
         headers = TransportHeaders.from_fields(client_fields)
         ctx = MessageContext(headers=headers, method=request.method, to=request.path)
+        ctx.payload = Payload(_request_body(request), request.headers.get("content-type"))
         # One config for the whole request, even if a reload swaps it meanwhile.
         config, store, runtime = self.config, self.store, self.runtime
         if config is None or store is None:
@@ -293,14 +311,23 @@ class Gateway:
             state["message"] = e.message
             state["status"] = e.status
             return error_response(
-                headers, e, properties=ctx.properties, method=ctx.method, profile=runtime.profile
+                headers, e, ctx=ctx, sequences=config.sequences, profile=runtime.profile
             )
+        except Answered as e:
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            state["outcome"] = e.response.outcome
+            state["status"] = e.response.status
+            return to_http(e.response)
         except Exception:
             # Keep the steps up to the failure for the trace. The request hook responds 500.
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
             raise
 
+        changes = request_changes(ctx, forward.method)
         point_at_backend(request, ctx.headers, forward)
+        _apply_changes(request, changes)
+        if flow_id is not None and outcome.api is not None:
+            self.flows.put(flow_id, ctx, outcome.api)
         backend_fields = request.headers.fields
         secrets = tracing.secret_values(client_fields, backend_fields)
         tracing.describe(state, ctx, outcome, secrets)
@@ -319,6 +346,11 @@ class Gateway:
         state = flow.metadata.get(METADATA_KEY)
         if state is None or flow.response is None:
             return
+        stored = self.flows.pop(flow.id)
+        if stored is not None and self.config is not None:
+            self._mediate_response(flow, state, stored)
+            if flow.response is None:
+                return
         if state.get("outcome") == outcomes.FORWARDED:
             # On the way back: the CORS sequence, then the correlation id.
             apply_cors_sequence(state.get("cors", {}), flow.response.headers, flow.request.method)
@@ -329,10 +361,33 @@ class Gateway:
         tracing.annotate(flow, state)
         _log_request(flow, state, flow.response.status_code)
 
+    def _mediate_response(
+        self, flow: http.HTTPFlow, state: dict[str, Any], stored: tuple[Any, Any]
+    ) -> None:
+        """Run the API's out-sequence on the backend's response; answer 500 if it breaks."""
+        assert self.config is not None
+        ctx, _ = stored
+        try:
+            mediate_backend_response(flow, state, *stored, self.config.sequences)
+        except Exception:
+            logger.exception("gateway: out-sequence failed on flow %s; responded 500", flow.id)
+            state["outcome"] = outcomes.INTERNAL_ERROR
+            flow.response = error_response(
+                TransportHeaders.from_fields(flow.request.headers.fields),
+                internal_error(flow.id),
+                sequences=self.config.sequences,
+            )
+        client = self.recent_requests.get(flow.id)
+        secrets = tracing.secret_values(
+            client.fields if client else (), flow.request.headers.fields
+        )
+        state["trace"] = tracing.trace_steps(ctx, secrets)
+
     def error(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)
         if state is None:
             return
+        self.flows.pop(flow.id)
         state["outcome"] = outcomes.BACKEND_FAILURE
         state["error"] = flow.error.msg if flow.error else ""
         tracing.annotate(flow, state)
@@ -378,7 +433,30 @@ def _correlate(ctx: MessageContext, config: GatewayConfig) -> str:
     return value
 
 
+def _request_body(request: http.Request) -> bytes:
+    if request.headers.get("content-encoding"):
+        return request.get_content(strict=False) or b""
+    return request.raw_content or b""
+
+
+def _apply_changes(request: http.Request, changes: RequestChanges) -> None:
+    """Apply what mediation changed beyond the headers: the body, framing and Host."""
+    if changes.body is not None and changes.body != (request.raw_content or b""):
+        if changes.content_type:
+            request.headers["Content-Type"] = changes.content_type
+        request.content = changes.body
+    elif changes.body == b"" and "content-type" in request.headers and not request.raw_content:
+        del request.headers["content-type"]
+    if changes.unchunked and "transfer-encoding" in request.headers:
+        del request.headers["transfer-encoding"]
+        request.headers["Content-Length"] = str(len(request.raw_content or b""))
+    if changes.host is not None:
+        request.headers["Host"] = changes.host
+
+
 def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> None:
+    if logger.isEnabledFor(logging.DEBUG) and state.get("trace"):
+        logger.debug("gateway: trace of flow %s\n%s", flow.id, format_trace(state["trace"]))
     logger.info(
         "gateway: %s %s api=%s app=%s token=%s outcome=%s%s status=%s config=%s",
         flow.request.method,

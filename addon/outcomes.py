@@ -19,6 +19,9 @@ INTERNAL_ERROR = "internal-error"  # a bug in the gateway; the client gets a 500
 REJECTED_AT_EDGE = "rejected-at-edge"  # a malformed or oversize request: 400, 413, 431
 PREFLIGHT = "preflight"  # a CORS preflight the gateway answered itself
 RESOURCE_MISMATCH = "resource-mismatch"  # no resource or verb of the API matches: 404, 405
+RESPONDED = "responded"  # a sequence answered the client itself (respond, loopback)
+DROPPED = "dropped"  # a drop mediator ended the flow: 202 in the request flow
+LOOPBACK = "loopback"  # a loopback mediator sent the request back as the response
 
 # The WSO2 sequence that answers a GatewayError, and the outcome it stands for.
 HANDLER_OUTCOMES = {
@@ -43,6 +46,9 @@ MARKS = {
     REJECTED_AT_EDGE: ":no_entry_sign:",
     PREFLIGHT: ":left_right_arrow:",
     RESOURCE_MISMATCH: ":grey_question:",
+    RESPONDED: ":leftwards_arrow_with_hook:",
+    DROPPED: ":wastebasket:",
+    LOOPBACK: ":repeat:",
 }
 
 

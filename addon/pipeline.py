@@ -14,14 +14,15 @@ import re
 from dataclasses import dataclass, field
 
 from . import dispatch, edge
-from .answer import mediation_fault, no_matching_api
+from .answer import no_matching_api
 from .auth import AuthFailure, AuthResult, authenticate
 from .backend_jwt import BackendJwtSigner
 from .config import ApiConfig, Endpoint, GatewayConfig
 from .context import MessageContext
 from .cors import is_preflight, set_cors_properties
 from .endpoints import apply_endpoint_security, fill_uri_vars, select_endpoint
-from .errors import GatewayError, MediationFault
+from .errors import GatewayError
+from .mediation.runner import mediate_request
 from .resources import Resource
 from .route import backend_path, backend_url
 from .store import TokenStore
@@ -82,8 +83,9 @@ def process(
 ) -> Forward:
     """Run the request path for `ctx`, filling `outcome` as each stage decides.
 
-    Returns the backend request, raises GatewayError carrying WSO2's response, or raises
-    Preflight when the gateway answers a CORS preflight itself.
+    Returns the backend request, raises GatewayError carrying WSO2's response, raises
+    Preflight when the gateway answers a CORS preflight itself, or raises Answered when
+    the API's sequences answered the client themselves.
     """
     runtime = runtime or Runtime()
     ctx.properties["REST_FULL_REQUEST_PATH"] = path
@@ -124,12 +126,8 @@ def process(
     _throttle(config, ctx, api, resource, outcome.auth, runtime)
 
     if api.in_sequence is not None:
-        try:
-            api.in_sequence.mediate(ctx)
-        except MediationFault as e:
-            location = f"{e.file}:{e.line}: " if e.file else ""
-            ctx.record("mediation", f"fault: {location}{e.message}")
-            raise mediation_fault(e.message) from e
+        # Raises Answered when the sequence responds, drops, loops back or faults.
+        mediate_request(ctx, api.in_sequence, config.sequences, api.fault_sequence, api.out_sequence)
 
     key_type = outcome.auth.record.key_type
     endpoint = fill_uri_vars(ctx, select_endpoint(ctx, api, key_type))

@@ -145,6 +145,11 @@ def describe(
         state["application"] = record.application_name
         state["key_type"] = record.key_type
         state["tier"] = record.subscription_tier
+    state["trace"] = trace_steps(ctx, secrets)
+
+
+def trace_steps(ctx: MessageContext, secrets: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Return the trace of `ctx` as plain data, with the secret values blanked out."""
     hidden = tuple(secrets)
     steps = []
     for step in ctx.trace:
@@ -152,7 +157,7 @@ def describe(
         if hidden:
             entry["summary"] = redact(entry["summary"], hidden)
         steps.append(entry)
-    state["trace"] = steps
+    return steps
 
 
 def _headline(state: dict[str, Any]) -> str:

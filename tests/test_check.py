@@ -28,7 +28,8 @@ def test_valid_config_exits_zero(workspace, backend):
     assert result.returncode == 0
     assert result.stdout == ""
     assert result.stderr == (
-        "check: gateway.yaml is valid: 1 API(s), 1 sequence file(s) in sequences\n"
+        "check: gateway.yaml is valid: 1 API(s), 9 sequence(s) from sequences and "
+        "WSO2's default sequences\n"
     )
 
 
@@ -52,8 +53,8 @@ def test_broken_sequence_reported_with_line_and_column(workspace, backend):
         "'TokenExchange', whose file failed to load (see its problem)"
     )
     assert lines[1] == (
-        "sequences/TokenExchange.xml:3:5: mediator <script> is not supported "
-        "(supported: property)"
+        "sequences/TokenExchange.xml:3:5: mediator <script> is not supported: it runs "
+        "JavaScript inside WSO2's JVM (see docs/mediation.md for the supported mediators)"
     )
     assert result.stderr == "check: 2 problem(s) in 2 file(s)\n"
 

@@ -26,7 +26,7 @@ NEW_VERSION = """\
 BROKEN = """\
 <sequence xmlns="http://ws.apache.org/ns/synapse" name="TokenExchange">
     <property name="a" value="b"/>
-    <log level="full"/>
+    <script language="js">mc.setProperty("x", 1)</script>
 </sequence>
 """
 
@@ -156,7 +156,7 @@ def test_reload_rejects_broken_sequence_and_keeps_old(setup):
     with pytest.raises(exceptions.CommandError) as raised:
         commands.reload()
 
-    assert "sequences/TokenExchange.xml:3:5: mediator <log> is not supported" in str(
+    assert "sequences/TokenExchange.xml:3:5: mediator <script> is not supported" in str(
         raised.value
     )
     assert gateway.config is config

@@ -5,8 +5,9 @@ import pytest
 from addon.context import MessageContext
 from addon.errors import ConfigError
 from addon.headers import TransportHeaders
-from addon.mediation.builder import Source, build_sequence
-from addon.mediation.expressions import compile_expression, java_double
+from addon.mediation.library import build_sequence_text
+from addon.mediation.expressions import compile_expression
+from addon.mediation.values import java_double
 from addon.mediation.xmlparse import parse_xml
 
 NS = 'xmlns="http://ws.apache.org/ns/synapse"'
@@ -19,8 +20,7 @@ def context(**headers):
 
 def sequence(body, name="S"):
     text = f'<sequence {NS} name="{name}">\n{body}\n</sequence>\n'
-    root = parse_xml(text.encode(), "S.xml")
-    return build_sequence(root, Source("S.xml", text.splitlines()))
+    return build_sequence_text(text.encode(), "S.xml")
 
 
 def test_token_exchange_moves_custom_into_authorization():
@@ -111,10 +111,10 @@ def test_java_double_formatting(value, text):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('<property name="p" scope="synapse" value="x"/>', "property scope 'synapse' is not supported"),
+        ('<property name="p" scope="synapse" value="x"/>', "property scope 'synapse' is not valid in Synapse"),
         ('<property name="p" foo="x" value="x"/>', "attribute 'foo' of <property> is not supported"),
-        ('<property value="x"/>', "needs a non-empty name"),
-        ('<property name="p"/>', "needs a value or an expression"),
+        ('<property value="x"/>', "needs a non-empty 'name' attribute"),
+        ('<property name="p"/>', "needs a value, an expression or an XML child"),
         ('<property name="p" expression="nosuchfn(1)"/>', "XPath function nosuchfn() is not supported"),
         ('<property name="p" expression="$foo:x"/>', "variable prefix $foo: is not supported"),
         ('<property name="p" expression="concat(\'a\'"/>', "invalid XPath"),
@@ -139,6 +139,6 @@ def test_doctype_and_entities_are_rejected():
 
 
 def test_element_outside_synapse_namespace_is_rejected():
+    text = '<sequence name="S"><property name="p" value="x"/></sequence>'
     with pytest.raises(ConfigError, match="not the Synapse namespace"):
-        parse_and_build = '<sequence name="S"><property name="p" value="x"/></sequence>'
-        build_sequence(parse_xml(parse_and_build.encode(), "S.xml"), Source("S.xml", []))
+        build_sequence_text(text.encode(), "S.xml")

@@ -17,15 +17,15 @@ from ..errors import ConfigError
 MAX_SEQUENCE_BYTES = 1024 * 1024
 
 
-def _parser() -> etree.XMLParser:
+def _parser(keep_comments_and_pis: bool = False) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
         huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        remove_comments=not keep_comments_and_pis,
+        remove_pis=not keep_comments_and_pis,
     )
 
 
@@ -89,3 +89,22 @@ def column_of(lines: list[str], element: etree._Element) -> int | None:
         if index >= 0:
             return index + 1
     return None
+
+
+def parse_fragment(text: str | bytes) -> etree._Element:
+    """Parse XML that a message carries or a mediator builds; raise ValueError if invalid.
+
+    The same rules as for sequence files apply: no DOCTYPE, no entity references, no
+    network access.
+    """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        root = etree.fromstring(data, _parser(keep_comments_and_pis=True))
+    except etree.XMLSyntaxError as e:
+        raise ValueError(e.msg or "syntax error") from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise ValueError("a DOCTYPE declaration is not allowed")
+    for node in root.iter(etree.Entity):
+        raise ValueError(f"entity reference &{node.name}; is not allowed")
+    return root
