@@ -141,6 +141,12 @@ def error_headers(
     headers = request_headers.copy()
     for name in _REMOVED_BY_SEQUENCE + TRANSPORT_OWNED:
         headers.remove(name, excess=True)
+    dropped = headers.drop_unsafe()
+    if dropped:
+        logger.warning(
+            "gateway: headers %s hold CR, LF or NUL; left out of the error response",
+            ", ".join(dropped),
+        )
     if profile == "3.x" and error.handler == "main":
         headers.clear()
     challenge = www_authenticate(error, profile)
@@ -332,6 +338,7 @@ def preflight_response(
     headers = request_headers.copy()
     for name in ("Host",) + TRANSPORT_OWNED:
         headers.remove(name, excess=True)
+    headers.drop_unsafe()
     apply_cors_sequence(properties, headers, "OPTIONS")
     return http.Response.make(200, b"", http.Headers(headers.to_fields()))
 

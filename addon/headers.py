@@ -16,8 +16,11 @@ case-insensitive alphabetical order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+_UNSAFE = re.compile(r"[\r\n\0]")
 
 
 class TransportHeaders:
@@ -68,6 +71,24 @@ class TransportHeaders:
         """Drop the duplicate occurrences of `name`, keeping the first."""
         key = name.lower()
         self.excess = [(n, v) for n, v in self.excess if n.lower() != key]
+
+    def drop_unsafe(self) -> list[str]:
+        """Remove every header whose value holds CR, LF or NUL; return their names.
+
+        On the wire such a value would end the header line early and inject others.
+        """
+        unsafe = [
+            name
+            for name, value in self._items.values()
+            if isinstance(value, str) and _UNSAFE.search(value)
+        ]
+        for name in unsafe:
+            self._items.pop(name.lower(), None)
+        excess = [(n, v) for n, v in self.excess if _UNSAFE.search(v)]
+        if excess:
+            self.excess = [(n, v) for n, v in self.excess if not _UNSAFE.search(v)]
+            unsafe.extend(n for n, _ in excess)
+        return unsafe
 
     def clear(self) -> None:
         """Drop every header, duplicates included."""

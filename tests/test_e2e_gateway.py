@@ -313,3 +313,28 @@ def test_bad_config_field_stops_start(tutorial, backend):
 
     assert gateway.process.returncode != 0
     assert "gateway.yaml:5: API 'TestCustomHeader': field 'endpoint'" in gateway.log
+
+
+def test_error_response_never_carries_line_breaks(workspace, backend):
+    """A header value with CR/LF that a sequence wrote never reaches the client either."""
+    workspace.write_config(tutorial_config(backend.url).replace("TokenExchange", "Inject"))
+    workspace.write_sequence(
+        "Inject",
+        '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Inject">\n'
+        '  <property name="X-Echo" scope="transport"\n'
+        "            expression=\"translate($trp:X-In, '~', '&#10;')\"/>\n"
+        "</sequence>\n",
+    )
+    token = workspace.app_with_token("App", "TestCustomHeader")
+    gateway = workspace.start()
+
+    response = gateway.request(
+        "GET",
+        "/testcustomheader/1.0.0",
+        {"Authorization": f"Bearer {token}", "X-In": "a~Set-Cookie: session=attacker~"},
+    )
+
+    assert response.status == 500
+    assert response.header("Set-Cookie") is None
+    assert response.header("X-Echo") is None
+    assert backend.requests == []
