@@ -7,6 +7,8 @@ trace; the log, the flow comment and the dry-run output are all built from it.
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 import re
 import time
@@ -40,6 +42,7 @@ _SECRET_NAME_PARTS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_header(name: str) -> bool:
     """Return whether the value of header `name` is a credential the trace must mask."""
     return name.lower() in SECRET_HEADERS or _SECRET_NAME_PARTS.search(name) is not None

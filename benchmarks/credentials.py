@@ -115,7 +115,7 @@ def main() -> None:
                     config, store, ctx, "/orders/v1/items", pipeline.Outcome(), plain
                 )
             except GatewayError as e:
-                error_response(headers, e, properties=ctx.properties, method="GET")
+                error_response(headers, e, ctx=ctx)
 
         bearer = [(b"Authorization", f"Bearer {opaque}".encode())]
         jwt_bearer = [(b"Authorization", f"Bearer {token}".encode())]

@@ -37,7 +37,7 @@ def prepare(folder: Path) -> tuple[Path, str]:
     )
     with Registry(folder / "gateway.db", create=True) as registry:
         registry.create_application("DefaultApplication")
-        registry.subscribe("DefaultApplication", "TestCustomHeader", "1.0.0", tier="Gold")
+        registry.subscribe("DefaultApplication", "TestCustomHeader", "1.0.0", tier="Unlimited")
         token = registry.issue_token("DefaultApplication")
     return config, token
 
@@ -52,6 +52,7 @@ def make_flows(token: str, count: int) -> list:
         flow.request.headers["Authorization"] = f"Bearer {token}"
         flow.request.headers["Custom"] = "Bearer 1234"
         flow.request.headers["Accept"] = "*/*"
+        flow.request.data.content = b""  # a GET without a body, as curl sends it
         flows.append(flow)
     return flows
 
