@@ -472,14 +472,20 @@ def check_config(
         # The APIs are checked against these sections; without them, stop here.
         return None, [*sequence_errors, *errors]
 
+    # apictl projects are built from the pieces of this module, hence the late import.
+    from .apictl import load_project
+
     apis: list[ApiConfig] = []
     seen: dict[str, ApiConfig] = {}
     for raw in apis_raw:
         try:
-            checked = _without_broken_sequence(shown, raw, broken, errors)
-            api = _parse_api(shown, checked, sequences, cors, tiers)
+            if isinstance(raw, dict) and "project" in raw:
+                api = load_project(shown, raw, base, sequences, cors, tiers)
+            else:
+                checked = _without_broken_sequence(shown, raw, broken, errors)
+                api = _parse_api(shown, checked, sequences, cors, tiers)
         except ConfigError as e:
-            errors.append(e)
+            errors.extend(getattr(e, "errors", [e]))
             continue
         keys = [api.full_context]
         if api.default_version:

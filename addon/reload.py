@@ -7,10 +7,11 @@ rejected with each problem's file and line in the log, and the last good one sta
 force. A request keeps the config it started with; each flow's metadata records the
 generation it used.
 
-The files are polled once a second, never per request: one `stat` of the config file
-and one directory scan of the sequences folder. A change is reloaded only once the
-files have stopped changing for a moment, so an editor that writes a file in several
-steps does not cause a reload of half a file.
+The files are polled once a second, never per request: one `stat` of the config file,
+one directory scan of the sequences folder and a walk through each apictl project
+folder the config names. A change is reloaded only once the files have stopped
+changing for a moment, so an editor that writes a file in several steps does not cause
+a reload of half a file.
 
 The poll runs as an asyncio task started from a plain `running` hook: an
 `async def running` in a `-s` script stops mitmproxy's own script reload after its
@@ -25,6 +26,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .apictl import project_files, project_folders
 from .config import GatewayConfig, default_sequences_folder
 from .errors import ConfigError
 from .mediation.library import display_path
@@ -57,13 +59,18 @@ def snapshot_sources(config_path: Path, sequences_option: Path | None) -> Snapsh
 
 
 def snapshot(config_path: Path, sequences_folder: Path) -> Snapshot:
-    """Return the modification state of the config file and each sequence file."""
+    """Return the modification state of the config file, each sequence file and each
+    file of the apictl projects the config names."""
     state: Snapshot = {}
-    try:
-        info = config_path.stat()
-        state[str(config_path)] = (info.st_mtime_ns, info.st_size, info.st_ino)
-    except OSError:
-        pass
+    paths = [str(config_path)]
+    for folder in project_folders(config_path):
+        paths.extend(project_files(folder))
+    for path in paths:
+        try:
+            info = os.stat(path)
+            state[path] = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError:
+            pass
     try:
         with os.scandir(sequences_folder) as entries:
             for entry in entries:
