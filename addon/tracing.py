@@ -27,6 +27,7 @@ from . import outcomes
 from .context import MessageContext, is_secret_header, mask
 from .credentials import fingerprint
 from .pipeline import Outcome
+from .query_masking import mask_query_credentials, query_credential_values
 
 # Values shorter than this are not blanked out of step summaries: they would match too
 # much ordinary text.
@@ -104,9 +105,17 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
     return changes
 
 
-def secret_values(*header_lists: HeaderFields) -> set[str]:
-    """Return the values of credential headers, and their credentials, to blank out."""
+def secret_values(*header_lists: HeaderFields, targets: Iterable[str] = ()) -> set[str]:
+    """Return the credentials to blank out of the trace.
+
+    They are the values of credential headers, with and without their scheme, and the
+    values of credential query parameters in the request `targets`.
+    """
     found: set[str] = set()
+    for target in targets:
+        for value in query_credential_values(target):
+            if len(value) >= MIN_REDACTED_LENGTH:
+                found.add(value)
     for fields in header_lists:
         for raw_name, raw_value in fields:
             name = raw_name.decode("latin-1")
@@ -148,14 +157,22 @@ def describe(
     state["trace"] = trace_steps(ctx, secrets)
 
 
-def trace_steps(ctx: MessageContext, secrets: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Return the trace of `ctx` as plain data, with the secret values blanked out."""
+def trace_steps(
+    ctx: MessageContext, secrets: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Return the trace of `ctx` as plain data, with the secret values blanked out.
+
+    Credential query parameters are masked in every summary, also when their values
+    are too short to be in `secrets`.
+    """
     hidden = tuple(secrets)
     steps = []
     for step in ctx.trace:
         entry = step.as_dict()
+        summary = entry["summary"]
         if hidden:
-            entry["summary"] = redact(entry["summary"], hidden)
+            summary = redact(summary, hidden)
+        entry["summary"] = mask_query_credentials(summary)
         steps.append(entry)
     return steps
 
