@@ -276,12 +276,15 @@ class Gateway:
         state: dict[str, Any],
         client_address: str | None = None,
         flow_id: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> http.Response | None:
         """Run the request path on `request` and record what happened in `state`.
 
         Returns the local error response when the gateway rejects the request. Otherwise
         it points `request` at the backend, as mediation left it, and returns None. The
-        dry-run command calls this on a copy of a flow's client request.
+        dry-run command calls this on a copy of a flow's client request with `dry_run`
+        set, so that the request is not counted against any throttling limit.
         """
         client_fields = request.headers.fields
         # The path as the client sent it: its query may hold credentials to blank out.
@@ -301,7 +304,9 @@ class Gateway:
         try:
             if len(request.raw_content or b"") > config.limits.max_body_bytes:
                 raise edge.body_too_large(config.limits)
-            forward = pipeline.process(config, store, ctx, request.path, outcome, runtime)
+            forward = pipeline.process(
+                config, store, ctx, request.path, outcome, runtime, dry_run=dry_run
+            )
         except pipeline.Preflight:
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
             state["outcome"] = outcomes.PREFLIGHT

@@ -77,7 +77,7 @@ def dry_run(gateway: Gateway, flow: http.HTTPFlow) -> DryRun:
         "path": mask_query_credentials(request.path),
         "dry_run": True,
     }
-    answer = gateway.run(request, state)
+    answer = gateway.run(request, state, dry_run=True)
     return DryRun(state, request, answer, original is not None)
 
 

@@ -261,3 +261,21 @@ def test_launcher_prints_gateway_and_web_url(launched):
     assert "==> mitmweb: http://127.0.0.1:" in text
     assert 'curl -i -H "Authorization: Bearer $(cat ' in text
     assert launched.token not in text
+
+
+def test_mitmweb_dry_replay_not_counted(launched):
+    """A dry run uses no quota: WSO2 counts only requests that were sent on."""
+    headers = {"Custom": "Bearer 1234", "Authorization": f"Bearer {launched.token}"}
+    launched.request("/testcustomheader/1.0.0", headers)
+    [first] = wait_for_flows(launched.web, 1)
+
+    dry_runs = [
+        launched.web.command("gateway.replay.dry", f"@{first['id']}") for _ in range(3)
+    ]
+    launched.request("/testcustomheader/1.0.0", headers)
+    second = wait_for_flows(launched.web, 2)[-1]
+
+    assert "counted: Gold 1/5000" in first["comment"]
+    assert "counted: Gold 2/5000" in second["comment"]
+    for text in dry_runs:
+        assert "within limits, not counted (dry run): Gold 1/5000" in text
