@@ -414,6 +414,11 @@ def point_at_backend(
     Synapse replaces Host with the backend's host and port. The scheme, host and port
     are written to `request.data` directly: the public setters would each rewrite the
     Host header again, which costs more than the whole token lookup.
+
+    mitmproxy sends an HTTP/1 request with an authority in absolute form
+    (`GET http://host:port/path`), and a client may have sent one so. WSO2 sends the
+    backend the origin form (`GET /path`), so for HTTP/1 the authority is cleared. An
+    HTTP/2 or HTTP/3 request carries it as `:authority`: there it names the backend.
     """
     hostport = url.hostport(forward.scheme, forward.host, forward.port)
     if "Host" in headers:
@@ -424,7 +429,9 @@ def point_at_backend(
     data.scheme = forward.scheme.encode("ascii")
     data.host = forward.host
     data.port = forward.port
-    if data.authority:
+    if request.http_version.startswith("HTTP/1"):
+        data.authority = b""
+    else:
         data.authority = hostport.encode("ascii")
     request.path = forward.path
 

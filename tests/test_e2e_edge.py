@@ -258,3 +258,18 @@ def test_correlation_header_from_client_replaced(world):
     [received] = world.backend.take()
     assert received.header("activityid") not in (None, "spoofed")
     assert response.header("activityid") == received.header("activityid")
+
+
+def test_absolute_form_target_sent_in_origin_form(world):
+    """WSO2 sends the backend the origin form, whatever form the client's target had."""
+    status, _ = world.raw(
+        request_head(
+            "http://evil.example:1234/orders/v1/items?b=1",
+            f"Authorization: Bearer {world.token}",
+        )
+    )
+
+    assert status == 401  # the tutorial backend's answer
+    [received] = world.backend.take()
+    assert received.path == "/items?b=1"
+    assert received.header("Host") == world.backend.url.removeprefix("http://")
