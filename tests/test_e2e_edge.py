@@ -273,3 +273,15 @@ def test_absolute_form_target_sent_in_origin_form(world):
     [received] = world.backend.take()
     assert received.path == "/items?b=1"
     assert received.header("Host") == world.backend.url.removeprefix("http://")
+
+
+def test_default_version_header_not_forwarded(world):
+    """WSO2's OAuthAuthenticator removes WSO2_AM_API_DEFAULT_VERSION before forwarding."""
+    world.get(
+        "/orders/v1/items",
+        {"Authorization": f"Bearer {world.token}", "WSO2_AM_API_DEFAULT_VERSION": "1"},
+    )
+
+    [received] = world.backend.take()
+    assert received.header("WSO2_AM_API_DEFAULT_VERSION") is None
+    assert received.header("Authorization") is None
