@@ -165,6 +165,7 @@ def test_oversize_header_block_431(world):
     )
 
     assert response.status == 431
+    assert response.reason == "Request Header Fields Too Large"
     assert json.loads(response.body)["code"] == "431"
     assert world.backend.take() == []
 
