@@ -206,6 +206,10 @@ def test_mitmweb_shows_trace_of_forwarded_and_rejected(launched):
     assert f"token {fingerprint(launched.token)}" in forwarded["comment"]
     assert "  - Custom: Bearer ****" in forwarded["comment"]
     assert "  ~ Authorization: Bearer ****" in forwarded["comment"]
+    # Header values get a keyed fingerprint: the plain SHA-256 of `1234` would give
+    # the backend's token away to anyone who tries the short values.
+    assert "  - Custom: Bearer **** (hmac:" in forwarded["comment"]
+    assert fingerprint("1234") not in forwarded["comment"]
     assert rejected["marked"] == "⛔"
     assert rejected["comment"].startswith(
         "rejected: 900901 Invalid Credentials, status 401\n"
