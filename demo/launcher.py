@@ -165,9 +165,10 @@ def backend_port_warning(config: GatewayConfig, backend_port: int) -> str | None
     named = ", ".join(sorted({endpoint.url for endpoint in endpoints}))
     return (
         f"warning: the tutorial backend starts on port {backend_port}, but no API "
-        f"endpoint in {config.path} points at it (endpoints: {named}), so calls fail with "
-        f"code 101503 (backend unreachable). Edit the 'endpoint' of your API in {config.path} to "
-        f"http://127.0.0.1:{backend_port}/, or start without --backend-port."
+        f"endpoint in {config.path} points at it (endpoints: {named}), so calls "
+        "fail with code 101503 (backend unreachable). Edit the 'endpoint' of your "
+        f"API in {config.path} to http://127.0.0.1:{backend_port}/, or start "
+        "without --backend-port."
     )
 
 
