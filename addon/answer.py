@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -176,7 +177,7 @@ def builtin_response(
         headers.set("Content-Type", content_type)
     else:
         body = error_body(error, properties)
-    return http.Response.make(error.status, body, http.Headers(headers.to_fields()))
+    return make_response(error.status, body, headers)
 
 
 @lru_cache(maxsize=1)
@@ -261,9 +262,26 @@ def error_response(
 
 def to_http(answer: LocalResponse) -> http.Response:
     """Turn a LocalResponse into a mitmproxy response."""
-    return http.Response.make(
-        answer.status, answer.body, http.Headers(answer.headers.to_fields())
-    )
+    return make_response(answer.status, answer.body, answer.headers)
+
+
+def reason_phrase(status: int) -> str:
+    """Return the standard reason phrase of `status`, or "" for an unregistered code.
+
+    mitmproxy's table lacks some codes, 429 and 431 among them, and an empty phrase
+    would go out as `HTTP/1.1 429 `.
+    """
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def make_response(status: int, body: bytes, headers: TransportHeaders) -> http.Response:
+    """Build a mitmproxy response with the standard reason phrase of `status`."""
+    response = http.Response.make(status, body, http.Headers(headers.to_fields()))
+    response.reason = reason_phrase(status) or response.reason
+    return response
 
 
 def backend_unreachable(detail: str) -> GatewayError:
@@ -340,7 +358,7 @@ def preflight_response(
         headers.remove(name, excess=True)
     headers.drop_unsafe()
     apply_cors_sequence(properties, headers, "OPTIONS")
-    return http.Response.make(200, b"", http.Headers(headers.to_fields()))
+    return make_response(200, b"", headers)
 
 
 def no_matching_api() -> GatewayError:

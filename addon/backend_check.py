@@ -63,7 +63,9 @@ class BackendCheck:
             )
             client = self.gateway.recent_requests.get(flow.id)
             secrets = tracing.secret_values(
-                client.fields if client else (), flow.request.headers.fields
+                client.fields if client else (),
+                flow.request.headers.fields,
+                targets=(client.path,) if client else (),
             )
             state["trace"] = tracing.trace_steps(ctx, secrets)
             tracing.annotate(flow, state)

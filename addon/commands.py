@@ -22,6 +22,7 @@ from mitmproxy import command, exceptions, flow, http
 from .errors import ConfigError
 from .gateway import METADATA_KEY, Gateway
 from .mediation.library import display_path
+from .query_masking import mask_query_credentials
 from .reload import reload_gateway
 from .replay import dry_run, render_dry_run
 from .tracing import render
@@ -96,7 +97,8 @@ class GatewayCommands:
         parts = []
         for f in _http_flows(flows):
             state = f.metadata.get(METADATA_KEY)
-            heading = f"flow {f.id}: {f.request.method} {f.request.pretty_url}"
+            url = mask_query_credentials(f.request.pretty_url)
+            heading = f"flow {f.id}: {f.request.method} {url}"
             if state is None:
                 parts.append(f"{heading}\n  not handled by the gateway")
                 continue

@@ -541,7 +541,21 @@ def _read_document(
                     line=_line(document, str(key)),
                 )
             )
-    apis_raw = document.get("apis", [])
+    if "apis" not in document:
+        # An editor that truncates the file before writing it would otherwise put a
+        # config without any API in force on hot reload.
+        what = "the file is empty" if not document else "the file has no 'apis' key"
+        errors.append(
+            ConfigError(
+                f"no 'apis' list: {what}",
+                file=shown,
+                line=1,
+                hint="list the APIs under a top-level 'apis:' key, or write "
+                "'apis: []' to serve none",
+            )
+        )
+        return document, []
+    apis_raw = document["apis"]
     if apis_raw is None:
         apis_raw = []
     if not isinstance(apis_raw, list):

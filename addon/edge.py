@@ -18,8 +18,10 @@ has to:
 - `Connection` may not nominate a header the gateway relies on (the API's auth
   header, `Host`): 400.
 - Headers the gateway owns are removed from the client's request: `X-JWT-Assertion`
-  (or the configured backend JWT header) always, the correlation header unless the
-  client may set it.
+  (or the configured backend JWT header) and `WSO2_AM_API_DEFAULT_VERSION` always,
+  the correlation header unless the client may set it. WSO2's OAuthAuthenticator
+  removes `WSO2_AM_API_DEFAULT_VERSION` (its removeDefaultAPIHeaderFromOutMessage
+  is true by default); this gateway removes it for every API.
 - A credential sent twice with different values (the auth header, the API-key header,
   the `apikey` query parameter, or header and query parameter together) is rejected
   with 400.
@@ -38,6 +40,9 @@ from .context import MessageContext
 from .credentials_apikey import query_values
 from .errors import GatewayError
 from .settings import Limits
+
+# The header WSO2 uses inside the gateway to mark a call to an API's default version.
+DEFAULT_VERSION_HEADER = "WSO2_AM_API_DEFAULT_VERSION"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PATH_CONTROL = re.compile(r"[\x00-\x20\x7f]")
@@ -126,7 +131,7 @@ def strip_owned_headers(
     accept_correlation: bool,
 ) -> None:
     """Remove headers only the gateway may set from the client's request."""
-    for name in {"X-JWT-Assertion", backend_jwt_header}:
+    for name in {"X-JWT-Assertion", backend_jwt_header, DEFAULT_VERSION_HEADER}:
         if name in ctx.headers:
             ctx.headers.remove(name, excess=True)
             ctx.record("edge", f"client-sent {name} removed")

@@ -33,6 +33,7 @@ from .mediation.payload import Payload
 from .mediation.runner import Answered
 from .mediation.transport import RequestChanges, request_changes
 from .mediation_flow import FlowContexts, format_trace, mediate_backend_response
+from .query_masking import mask_query_credentials
 from .reload import Snapshot, snapshot_sources
 from .replay import RecentRequests
 from .store import StoreError, TokenStore
@@ -215,7 +216,7 @@ class Gateway:
             "message": error.message,
             "status": error.status,
             "method": flow.request.method,
-            "path": flow.request.path,
+            "path": mask_query_credentials(flow.request.path),
         }
         flow.metadata[METADATA_KEY] = state
         # The offending headers are not echoed: they may be huge or hold control bytes.
@@ -258,7 +259,7 @@ class Gateway:
         state: dict[str, Any] = {
             "outcome": outcomes.INTERNAL_ERROR,
             "method": request.method,
-            "path": request.path,
+            "path": mask_query_credentials(request.path),
         }
         flow.metadata[METADATA_KEY] = state
         peer = flow.client_conn.peername
@@ -275,14 +276,19 @@ class Gateway:
         state: dict[str, Any],
         client_address: str | None = None,
         flow_id: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> http.Response | None:
         """Run the request path on `request` and record what happened in `state`.
 
         Returns the local error response when the gateway rejects the request. Otherwise
         it points `request` at the backend, as mediation left it, and returns None. The
-        dry-run command calls this on a copy of a flow's client request.
+        dry-run command calls this on a copy of a flow's client request with `dry_run`
+        set, so that the request is not counted against any throttling limit.
         """
         client_fields = request.headers.fields
+        # The path as the client sent it: its query may hold credentials to blank out.
+        client_targets = (request.path,)
         headers = TransportHeaders.from_fields(client_fields)
         ctx = MessageContext(headers=headers, method=request.method, to=request.path)
         ctx.payload = Payload(_request_body(request), request.headers.get("content-type"))
@@ -298,14 +304,16 @@ class Gateway:
         try:
             if len(request.raw_content or b"") > config.limits.max_body_bytes:
                 raise edge.body_too_large(config.limits)
-            forward = pipeline.process(config, store, ctx, request.path, outcome, runtime)
+            forward = pipeline.process(
+                config, store, ctx, request.path, outcome, runtime, dry_run=dry_run
+            )
         except pipeline.Preflight:
-            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
             state["outcome"] = outcomes.PREFLIGHT
             state["status"] = 200
             return preflight_response(headers, ctx.properties)
         except GatewayError as e:
-            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
             state["outcome"] = outcomes.outcome_of_handler(e.handler)
             state["code"] = e.code
             state["message"] = e.message
@@ -314,13 +322,13 @@ class Gateway:
                 headers, e, ctx=ctx, sequences=config.sequences, profile=runtime.profile
             )
         except Answered as e:
-            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
             state["outcome"] = e.response.outcome
             state["status"] = e.response.status
             return to_http(e.response)
         except Exception:
             # Keep the steps up to the failure for the trace. The request hook responds 500.
-            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields))
+            tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
             raise
 
         changes = request_changes(ctx, forward.method)
@@ -329,10 +337,12 @@ class Gateway:
         if flow_id is not None and outcome.api is not None:
             self.flows.put(flow_id, ctx, outcome.api)
         backend_fields = request.headers.fields
-        secrets = tracing.secret_values(client_fields, backend_fields)
+        secrets = tracing.secret_values(
+            client_fields, backend_fields, targets=client_targets
+        )
         tracing.describe(state, ctx, outcome, secrets)
         state["outcome"] = outcomes.FORWARDED
-        state["backend"] = forward.url
+        state["backend"] = mask_query_credentials(forward.url)
         state["backend_method"] = forward.method
         state["headers"] = tracing.header_diff(client_fields, backend_fields)
         state["cors"] = {
@@ -379,7 +389,9 @@ class Gateway:
             )
         client = self.recent_requests.get(flow.id)
         secrets = tracing.secret_values(
-            client.fields if client else (), flow.request.headers.fields
+            client.fields if client else (),
+            flow.request.headers.fields,
+            targets=(client.path,) if client else (),
         )
         state["trace"] = tracing.trace_steps(ctx, secrets)
 
@@ -402,6 +414,11 @@ def point_at_backend(
     Synapse replaces Host with the backend's host and port. The scheme, host and port
     are written to `request.data` directly: the public setters would each rewrite the
     Host header again, which costs more than the whole token lookup.
+
+    mitmproxy sends an HTTP/1 request with an authority in absolute form
+    (`GET http://host:port/path`), and a client may have sent one so. WSO2 sends the
+    backend the origin form (`GET /path`), so for HTTP/1 the authority is cleared. An
+    HTTP/2 or HTTP/3 request carries it as `:authority`: there it names the backend.
     """
     hostport = url.hostport(forward.scheme, forward.host, forward.port)
     if "Host" in headers:
@@ -412,7 +429,9 @@ def point_at_backend(
     data.scheme = forward.scheme.encode("ascii")
     data.host = forward.host
     data.port = forward.port
-    if data.authority:
+    if request.http_version.startswith("HTTP/1"):
+        data.authority = b""
+    else:
         data.authority = hostport.encode("ascii")
     request.path = forward.path
 
@@ -460,7 +479,7 @@ def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> Non
     logger.info(
         "gateway: %s %s api=%s app=%s token=%s outcome=%s%s status=%s config=%s",
         flow.request.method,
-        state.get("path", flow.request.path),
+        state.get("path") or mask_query_credentials(flow.request.path),
         state.get("api", "-"),
         state.get("application", "-"),
         state.get("token", "-"),

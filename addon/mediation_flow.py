@@ -14,7 +14,7 @@ from typing import Any
 from mitmproxy import http
 
 from . import outcomes
-from .answer import backend_unreachable, error_response
+from .answer import backend_unreachable, error_response, reason_phrase, to_http
 from .config import ApiConfig
 from .context import MessageContext
 from .mediation.library import SequenceLibrary
@@ -91,13 +91,14 @@ def mediate_backend_response(
             flow.kill()
             return
         state["outcome"] = replacement.outcome
-        flow.response = http.Response.make(
-            replacement.status,
-            replacement.body,
-            http.Headers(replacement.headers.to_fields()),
-        )
+        flow.response = to_http(replacement)
         return
-    response.status_code = status_of(ctx, response.status_code)
+    status = status_of(ctx, response.status_code)
+    if status != response.status_code:
+        # The backend's phrase belongs to its own status: a status a sequence set
+        # (HTTP_SC) gets the standard phrase.
+        response.status_code = status
+        response.reason = reason_phrase(status)
     response.headers = http.Headers(ctx.headers.to_fields())
     if body_changed(ctx):
         content_type = content_type_of(ctx)
@@ -123,9 +124,7 @@ def answer_backend_failure(
         answer = run_fault_sequences(
             ctx, library, api.fault_sequence, outcomes.BACKEND_FAILURE
         )
-        flow.response = http.Response.make(
-            answer.status, answer.body, http.Headers(answer.headers.to_fields())
-        )
+        flow.response = to_http(answer)
     except Exception:
         flow.response = error_response(ctx.headers, error)
     state["outcome"] = outcomes.BACKEND_FAILURE

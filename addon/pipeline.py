@@ -80,8 +80,12 @@ def process(
     path: str,
     outcome: Outcome,
     runtime: Runtime | None = None,
+    *,
+    dry_run: bool = False,
 ) -> Forward:
     """Run the request path for `ctx`, filling `outcome` as each stage decides.
+
+    A dry run checks the throttling limits without counting the request.
 
     Returns the backend request, raises GatewayError carrying WSO2's response, raises
     Preflight when the gateway answers a CORS preflight itself, or raises Answered when
@@ -123,7 +127,7 @@ def process(
         ctx.headers.set(header, runtime.backend_jwt.sign(outcome.auth, api))
         ctx.record("auth", f"backend JWT added as {header}")
 
-    _throttle(config, ctx, api, resource, outcome.auth, runtime)
+    _throttle(config, ctx, api, resource, outcome.auth, runtime, count=not dry_run)
 
     if api.in_sequence is not None:
         # Raises Answered when the sequence responds, drops, loops back or faults.
@@ -182,6 +186,8 @@ def _throttle(
     resource: Resource,
     auth: AuthResult,
     runtime: Runtime,
+    *,
+    count: bool = True,
 ) -> None:
     record = auth.record
     now = ctx.started
@@ -197,7 +203,7 @@ def _throttle(
         now,
         ctx,
     )
-    throttle(ctx, runtime.counters, levels, now)
+    throttle(ctx, runtime.counters, levels, now, count=count)
 
 
 def _set_api_properties(

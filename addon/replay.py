@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mitmproxy import http
 
 from . import tracing
+from .query_masking import mask_query_credentials
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -73,10 +74,10 @@ def dry_run(gateway: Gateway, flow: http.HTTPFlow) -> DryRun:
         request.headers = http.Headers(original.fields)
     state: dict[str, Any] = {
         "method": request.method,
-        "path": request.path,
+        "path": mask_query_credentials(request.path),
         "dry_run": True,
     }
-    answer = gateway.run(request, state)
+    answer = gateway.run(request, state, dry_run=True)
     return DryRun(state, request, answer, original is not None)
 
 
@@ -101,7 +102,8 @@ def render_dry_run(flow: http.HTTPFlow, run: DryRun) -> str:
     lines.append(tracing.render(run.state))
     if run.answer is None:
         request = run.request
-        lines.append(f"would send: {request.method} {request.url}")
+        url = mask_query_credentials(request.url)
+        lines.append(f"would send: {request.method} {url}")
         lines.extend(_header_lines(tuple(request.headers.fields)))
     else:
         body = run.answer.get_text(strict=False) or ""

@@ -11,10 +11,16 @@ revoked by the command line on the very next request. Facts that shape this modu
 - In WAL mode readers never wait for the writer, so the proxy's event loop is not held
   up by a command-line write. Writers take `BEGIN IMMEDIATE` so that two writers queue
   on the busy timeout instead of failing half-way.
+- An open connection keeps reading the file it opened, even after that file was
+  deleted or replaced by a new database at the same path. The proxy compares the
+  path's device and inode with the open file's at most once a second, reopens on a
+  change, and fails closed (900900) while the file is missing.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -25,7 +31,12 @@ from pathlib import Path
 
 from .credentials import new_api_key, new_consumer_key, new_opaque_token, token_hash
 
+logger = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 2
+
+# Seconds between two checks that the proxy's database file is still the one it opened.
+FILE_CHECK_INTERVAL = 1.0
 
 KEY_TYPES = ("PRODUCTION", "SANDBOX")
 SUBSCRIPTION_STATES = (
@@ -111,6 +122,14 @@ class StoreError(Exception):
     """The database is missing, unreadable, or of an unknown schema version."""
 
 
+class StoreUnavailable(sqlite3.OperationalError):
+    """The proxy's database file was deleted or replaced by one it cannot read.
+
+    A subclass of sqlite3's error, so that every lookup's caller fails closed on it
+    as on any other database error.
+    """
+
+
 @dataclass(slots=True)
 class TokenRecord:
     """The stored facts about one access token, for one API.
@@ -173,15 +192,73 @@ class TokenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
+        self._conn: sqlite3.Connection | None = None
+        # The device and inode of the open file, and the problem last logged.
+        self._file_id: tuple[int, int] | None = None
+        self._problem: str | None = None
+        self._checked_at = time.monotonic()
+        self._open()
+
+    def _open(self) -> None:
+        """Open the file at `path`; raise StoreError when it is missing or unusable."""
+        try:
+            file_id = _file_id(self.path)
+        except OSError:
             raise StoreError(
                 f"database {self.path} does not exist; create it with "
                 "'python -m addon apps create NAME'"
+            ) from None
+        conn = _connect(self.path, "ro")
+        try:
+            conn.execute("PRAGMA query_only = 1")
+            conn.execute("PRAGMA busy_timeout = 200")
+            _check_schema(conn, self.path)
+        except (StoreError, sqlite3.Error) as e:
+            conn.close()
+            raise StoreError(str(e)) from e
+        self._conn = conn
+        self._file_id = file_id
+
+    def _connection(self) -> sqlite3.Connection:
+        """Return the connection, first reopening it if the file was replaced.
+
+        Raises StoreUnavailable while the file is missing or cannot be opened.
+        """
+        now = time.monotonic()
+        if now - self._checked_at >= FILE_CHECK_INTERVAL:
+            self._checked_at = now
+            self._follow_file()
+        if self._conn is None:
+            raise StoreUnavailable(self._problem or f"database {self.path} is not open")
+        return self._conn
+
+    def _follow_file(self) -> None:
+        try:
+            file_id = _file_id(self.path)
+        except OSError:
+            file_id = None
+        if file_id is not None and file_id == self._file_id and self._conn is not None:
+            return
+        self.close()
+        if file_id is None:
+            self._report(
+                f"database {self.path} was deleted; every credential check fails "
+                "with 900900 until it is created again"
             )
-        self._conn = _connect(self.path, "ro")
-        self._conn.execute("PRAGMA query_only = 1")
-        self._conn.execute("PRAGMA busy_timeout = 200")
-        _check_schema(self._conn, self.path)
+            return
+        try:
+            self._open()
+        except StoreError as e:
+            self._report(f"{e}; every credential check fails with 900900")
+            return
+        logger.warning("gateway: database %s was replaced; reopened it", self.path)
+        self._problem = None
+
+    def _report(self, problem: str) -> None:
+        """Log a problem with the file once, not on every check."""
+        if problem != self._problem:
+            logger.error("gateway: %s", problem)
+        self._problem = problem
 
     _API_KEY_LOOKUP = """
         SELECT k.application_id, a.name, a.tier, a.owner, k.key_type, '',
@@ -207,12 +284,16 @@ class TokenStore:
 
     def lookup(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
         """Return the token with SHA-256 `digest` and its subscription to one API."""
-        row = self._conn.execute(self._LOOKUP, (api_name, api_version, digest)).fetchone()
+        row = self._connection().execute(
+            self._LOOKUP, (api_name, api_version, digest)
+        ).fetchone()
         return _record(row)
 
     def lookup_api_key(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
         """Return the API key with SHA-256 `digest` and its subscription to one API."""
-        row = self._conn.execute(self._API_KEY_LOOKUP, (api_name, api_version, digest)).fetchone()
+        row = self._connection().execute(
+            self._API_KEY_LOOKUP, (api_name, api_version, digest)
+        ).fetchone()
         return _record(row)
 
     def lookup_consumer_key(
@@ -222,18 +303,27 @@ class TokenStore:
 
         The record's times are zero: a JWT access token carries its own.
         """
-        row = self._conn.execute(
+        row = self._connection().execute(
             self._CONSUMER_KEY_LOOKUP, (api_name, api_version, consumer_key)
         ).fetchone()
         return _record(row)
 
     def jwt_revoked(self, jti: str) -> bool:
         """Return True when the JWT with this `jti` was revoked."""
-        row = self._conn.execute("SELECT 1 FROM revoked_jwts WHERE jti = ?", (jti,)).fetchone()
+        row = self._connection().execute(
+            "SELECT 1 FROM revoked_jwts WHERE jti = ?", (jti,)
+        ).fetchone()
         return row is not None
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
 
 
 def _record(row: tuple | None) -> TokenRecord | None:

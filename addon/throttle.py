@@ -186,8 +186,13 @@ def throttle(
     counters: CounterStore,
     levels: list[Level],
     now: float,
+    *,
+    count: bool = True,
 ) -> None:
-    """Count the request, or raise the throttle-out error of the first level over its limit."""
+    """Count the request, or raise the throttle-out error of the first level over its limit.
+
+    With `count` False (a dry run) the limits are checked but nothing is counted.
+    """
     for level in levels:
         used = counters.count(level.key, level.window_start)
         tier = level.tier
@@ -203,13 +208,22 @@ def throttle(
             )
             continue
         raise throttled_out(ctx, level)
+    if not count:
+        if levels:
+            usage = _usage(counters, levels)
+            ctx.record("throttle", f"within limits, not counted (dry run): {usage}")
+        return
     counters.add([(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels])
     if levels:
-        summary = ", ".join(
-            f"{lv.tier.name} {counters.count(lv.key, lv.window_start)}/{lv.tier.requests}"
-            for lv in levels
-        )
-        ctx.record("throttle", f"counted: {summary}")
+        ctx.record("throttle", f"counted: {_usage(counters, levels)}")
+
+
+def _usage(counters: CounterStore, levels: list[Level]) -> str:
+    """Return each level's count in its window against its limit, e.g. `Gold 3/5000`."""
+    return ", ".join(
+        f"{lv.tier.name} {counters.count(lv.key, lv.window_start)}/{lv.tier.requests}"
+        for lv in levels
+    )
 
 
 def throttled_out(ctx: MessageContext, level: Level) -> GatewayError:

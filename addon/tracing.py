@@ -10,29 +10,40 @@ keep it.
 mitmweb shows a flow's comment but not its metadata, so `render` turns the dict into the
 text of `flow.comment` and `annotate` sets the mark of the outcome.
 
-Secrets: a header whose name marks a credential shows as its scheme, `****` and the
+Secrets: a header whose name marks a credential shows as its scheme, `****` and a
 fingerprint of the credential, so the same value can be followed from one header to
-another without being shown. Values of those headers are also blanked out of every step
-summary, in case a mediator copied one into a property of another name.
+another without being shown. The fingerprint is an HMAC-SHA-256 under a random key of
+this process (`hmac:` and 8 hex digits): an unsalted hash of a short secret such as
+`1234` could be reversed by trying every value, from any saved flow. So a header's
+fingerprint matches within one gateway process only, and never the `sha256:` token
+fingerprints of the store, the log and `apps list`. Values of those headers are also
+blanked out of every step summary, in case a mediator copied one into a property of
+another name.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
+from secrets import token_bytes
 from typing import Any
 
 from mitmproxy import http
 
 from . import outcomes
 from .context import MessageContext, is_secret_header, mask
-from .credentials import fingerprint
 from .pipeline import Outcome
+from .query_masking import mask_query_credentials, query_credential_values
 
 # Values shorter than this are not blanked out of step summaries: they would match too
 # much ordinary text.
 MIN_REDACTED_LENGTH = 4
 
 HeaderFields = Iterable[tuple[bytes, bytes]]
+
+# The key of the header-value fingerprints; new in every gateway process.
+_FINGERPRINT_KEY = token_bytes(32)
 
 # Left out of the header difference. mitmproxy's reverse mode replaces the client's Host
 # with the reverse target's before any hook runs, so the client's value is unknown, and
@@ -48,13 +59,19 @@ def credential_part(value: str) -> str:
     return value
 
 
+def value_fingerprint(value: str) -> str:
+    """Return the keyed fingerprint of a header value, stable within this process."""
+    digest = hmac.new(_FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256)
+    return "hmac:" + digest.hexdigest()[:8]
+
+
 def masked(name: str, value: str) -> str:
     """Return header `name`'s value as the trace shows it."""
     if not is_secret_header(name):
         return value
     if not value:
         return ""
-    return f"{mask(value)} ({fingerprint(credential_part(value))})"
+    return f"{mask(value)} ({value_fingerprint(credential_part(value))})"
 
 
 def _grouped(fields: HeaderFields) -> dict[str, tuple[str, list[str]]]:
@@ -104,9 +121,17 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
     return changes
 
 
-def secret_values(*header_lists: HeaderFields) -> set[str]:
-    """Return the values of credential headers, and their credentials, to blank out."""
+def secret_values(*header_lists: HeaderFields, targets: Iterable[str] = ()) -> set[str]:
+    """Return the credentials to blank out of the trace.
+
+    They are the values of credential headers, with and without their scheme, and the
+    values of credential query parameters in the request `targets`.
+    """
     found: set[str] = set()
+    for target in targets:
+        for value in query_credential_values(target):
+            if len(value) >= MIN_REDACTED_LENGTH:
+                found.add(value)
     for fields in header_lists:
         for raw_name, raw_value in fields:
             name = raw_name.decode("latin-1")
@@ -148,14 +173,22 @@ def describe(
     state["trace"] = trace_steps(ctx, secrets)
 
 
-def trace_steps(ctx: MessageContext, secrets: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Return the trace of `ctx` as plain data, with the secret values blanked out."""
+def trace_steps(
+    ctx: MessageContext, secrets: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Return the trace of `ctx` as plain data, with the secret values blanked out.
+
+    Credential query parameters are masked in every summary, also when their values
+    are too short to be in `secrets`.
+    """
     hidden = tuple(secrets)
     steps = []
     for step in ctx.trace:
         entry = step.as_dict()
+        summary = entry["summary"]
         if hidden:
-            entry["summary"] = redact(entry["summary"], hidden)
+            summary = redact(summary, hidden)
+        entry["summary"] = mask_query_credentials(summary)
         steps.append(entry)
     return steps
 

@@ -14,7 +14,11 @@ What a launch does:
    command, and passes the tool's own output through until Ctrl-C.
 
 The config and sequence files are the ones in the working tree, so an edit to them is
-picked up by the gateway's hot reload while it runs.
+picked up by the gateway's hot reload while it runs. The launcher does not change the
+config: with `--backend-port` other than the config's port, it warns at start that no
+API's endpoint points at the backend it starts.
+
+A stop by Ctrl-C or SIGTERM ends with status 0 once mitmdump or mitmweb has exited.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from addon.check import run_check
-from addon.config import default_database, load_config
+from addon.config import GatewayConfig, default_database, load_config
 from addon.store import Registry
 
 from .backend import make_server
@@ -142,6 +146,32 @@ def _curl_lines(config_path: Path, port: int, token: str) -> list[str]:
     ]
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def backend_port_warning(config: GatewayConfig, backend_port: int) -> str | None:
+    """Return a warning when no API endpoint of `config` points at the backend port."""
+    endpoints = [
+        endpoint
+        for api in config.apis
+        for endpoint in (api.endpoint, api.sandbox_endpoint)
+        if endpoint is not None
+    ]
+    if not endpoints or any(
+        endpoint.host in LOCAL_HOSTS and endpoint.port == backend_port
+        for endpoint in endpoints
+    ):
+        return None
+    named = ", ".join(sorted({endpoint.url for endpoint in endpoints}))
+    return (
+        f"warning: the tutorial backend starts on port {backend_port}, but no API "
+        f"endpoint in {config.path} points at it (endpoints: {named}), so calls "
+        "fail with code 101503 (backend unreachable). Edit the 'endpoint' of your "
+        f"API in {config.path} to http://127.0.0.1:{backend_port}/, or start "
+        "without --backend-port."
+    )
+
+
 def build_parser(tool: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m demo.{'web' if tool == 'mitmweb' else 'run'}",
@@ -183,7 +213,9 @@ def build_parser(tool: str) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_BACKEND_PORT,
         help="tutorial backend port; 0 starts no backend "
-        f"(default: {DEFAULT_BACKEND_PORT})",
+        f"(default: {DEFAULT_BACKEND_PORT}). The config is not changed: point the "
+        "API's 'endpoint' in the config file at this port too, or the launcher warns "
+        "and calls fail with 101503",
     )
     if tool == "mitmweb":
         parser.add_argument(
@@ -218,14 +250,33 @@ def _relay(process: subprocess.Popen, on_line) -> None:
     sys.stdout.flush()
 
 
+class _Stop:
+    """Whether the user asked the launcher to stop (Ctrl-C or SIGTERM)."""
+
+    requested = False
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    _Stop.requested = True
     raise KeyboardInterrupt
+
+
+def _exit_status(returncode: int) -> int:
+    """Return the launcher's exit status for the tool's return code.
+
+    After a requested stop the tool's status is the signal's, which is no failure.
+    A negative code (killed by a signal) becomes the shell's 128 + signal number.
+    """
+    if _Stop.requested:
+        return 0
+    return returncode if returncode >= 0 else 128 - returncode
 
 
 def main(tool: str, argv: Sequence[str] | None = None) -> int:
     """Run the demo gateway under `tool` until Ctrl-C or SIGTERM; return its status."""
     args = build_parser(tool).parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     config_path = Path(args.config)
     state = Path(args.state)
     db = Path(args.db) if args.db else default_database(config_path)
@@ -234,6 +285,10 @@ def main(tool: str, argv: Sequence[str] | None = None) -> int:
     if run_check(config_path) != 0:
         return 1
     token = prepare_store(config_path, db, token_file)
+    if args.backend_port:
+        warning = backend_port_warning(load_config(config_path), args.backend_port)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     backend = _start_backend(args.backend_port) if args.backend_port else None
     if tool == "mitmweb":
         extra = web_options(args.web_port, not args.no_browser)
@@ -287,14 +342,15 @@ def main(tool: str, argv: Sequence[str] | None = None) -> int:
     )
     try:
         _relay(process, on_line)
-        return process.wait()
+        return _exit_status(process.wait())
     except KeyboardInterrupt:
         process.send_signal(signal.SIGINT)
         try:
-            return process.wait(timeout=10)
+            return _exit_status(process.wait(timeout=10))
         except subprocess.TimeoutExpired:
             process.kill()
-            return process.wait()
+            process.wait()
+            return 1
     finally:
         if backend is not None:
             backend.shutdown()

@@ -78,6 +78,8 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # The reason phrase of the status line, empty for HTTP/2.
+    reason: str = ""
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -127,7 +129,7 @@ class GatewayProcess:
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
             reply = conn.getresponse()
-            return Response(reply.status, reply.getheaders(), reply.read())
+            return Response(reply.status, reply.getheaders(), reply.read(), reply.reason)
         finally:
             conn.close()
 

@@ -111,3 +111,20 @@ def test_sequences_option_names_the_folder(workspace, backend, tmp_path_factory)
     result = check(workspace.root, "--sequences", str(other))
 
     assert result.returncode == 0
+
+
+def test_config_without_apis_exits_one(workspace):
+    """An empty file or one without an 'apis' key is an error; 'apis: []' is valid."""
+    workspace.write_config("")
+    empty = check(workspace.root)
+    workspace.write_config("cors:\n  enable: true\n")
+    without_apis = check(workspace.root)
+    workspace.write_config("apis: []\n")
+    none_served = check(workspace.root)
+
+    assert empty.returncode == 1
+    assert "gateway.yaml:1: no 'apis' list: the file is empty" in empty.stdout
+    assert without_apis.returncode == 1
+    missing = "gateway.yaml:1: no 'apis' list: the file has no 'apis' key"
+    assert missing in without_apis.stdout
+    assert none_served.returncode == 0

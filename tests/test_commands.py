@@ -169,9 +169,9 @@ def test_request_in_flight_keeps_its_config(setup, monkeypatch):
     workspace.write_sequence("TokenExchange", NEW_VERSION)
     process = pipeline.process
 
-    def process_with_reload(config, *args):
+    def process_with_reload(config, *args, **kwargs):
         gateway.reload()
-        return process(config, *args)
+        return process(config, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "process", process_with_reload)
     flow = handled_flow(gateway, token)

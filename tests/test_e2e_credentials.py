@@ -451,3 +451,16 @@ def test_private_key_is_owner_only(world):
 
     assert key.stat().st_mode & 0o077 == 0
     assert load_private_key(key).key_size == 2048
+
+
+def test_api_key_in_header_and_query_forwards_query(world):
+    """WSO2's extractApiKey reads the header first; then the apikey query stays in the URL."""
+    with world.registry() as registry:
+        key = registry.issue_api_key("App")
+
+    response = world.get(f"/shop/v1/items?apikey={key}", {"ApiKey": key})
+
+    assert response.status == 401  # the tutorial backend's answer
+    [received] = world.backend.take()
+    assert received.header("ApiKey") is None
+    assert received.path == f"/items?apikey={key}"

@@ -165,6 +165,7 @@ def test_oversize_header_block_431(world):
     )
 
     assert response.status == 431
+    assert response.reason == "Request Header Fields Too Large"
     assert json.loads(response.body)["code"] == "431"
     assert world.backend.take() == []
 
@@ -258,3 +259,30 @@ def test_correlation_header_from_client_replaced(world):
     [received] = world.backend.take()
     assert received.header("activityid") not in (None, "spoofed")
     assert response.header("activityid") == received.header("activityid")
+
+
+def test_absolute_form_target_sent_in_origin_form(world):
+    """WSO2 sends the backend the origin form, whatever form the client's target had."""
+    status, _ = world.raw(
+        request_head(
+            "http://evil.example:1234/orders/v1/items?b=1",
+            f"Authorization: Bearer {world.token}",
+        )
+    )
+
+    assert status == 401  # the tutorial backend's answer
+    [received] = world.backend.take()
+    assert received.path == "/items?b=1"
+    assert received.header("Host") == world.backend.url.removeprefix("http://")
+
+
+def test_default_version_header_not_forwarded(world):
+    """WSO2's OAuthAuthenticator removes WSO2_AM_API_DEFAULT_VERSION before forwarding."""
+    world.get(
+        "/orders/v1/items",
+        {"Authorization": f"Bearer {world.token}", "WSO2_AM_API_DEFAULT_VERSION": "1"},
+    )
+
+    [received] = world.backend.take()
+    assert received.header("WSO2_AM_API_DEFAULT_VERSION") is None
+    assert received.header("Authorization") is None

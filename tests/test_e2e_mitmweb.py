@@ -206,6 +206,10 @@ def test_mitmweb_shows_trace_of_forwarded_and_rejected(launched):
     assert f"token {fingerprint(launched.token)}" in forwarded["comment"]
     assert "  - Custom: Bearer ****" in forwarded["comment"]
     assert "  ~ Authorization: Bearer ****" in forwarded["comment"]
+    # Header values get a keyed fingerprint: the plain SHA-256 of `1234` would give
+    # the backend's token away to anyone who tries the short values.
+    assert "  - Custom: Bearer **** (hmac:" in forwarded["comment"]
+    assert fingerprint("1234") not in forwarded["comment"]
     assert rejected["marked"] == "⛔"
     assert rejected["comment"].startswith(
         "rejected: 900901 Invalid Credentials, status 401\n"
@@ -261,3 +265,21 @@ def test_launcher_prints_gateway_and_web_url(launched):
     assert "==> mitmweb: http://127.0.0.1:" in text
     assert 'curl -i -H "Authorization: Bearer $(cat ' in text
     assert launched.token not in text
+
+
+def test_mitmweb_dry_replay_not_counted(launched):
+    """A dry run uses no quota: WSO2 counts only requests that were sent on."""
+    headers = {"Custom": "Bearer 1234", "Authorization": f"Bearer {launched.token}"}
+    launched.request("/testcustomheader/1.0.0", headers)
+    [first] = wait_for_flows(launched.web, 1)
+
+    dry_runs = [
+        launched.web.command("gateway.replay.dry", f"@{first['id']}") for _ in range(3)
+    ]
+    launched.request("/testcustomheader/1.0.0", headers)
+    second = wait_for_flows(launched.web, 2)[-1]
+
+    assert "counted: Gold 1/5000" in first["comment"]
+    assert "counted: Gold 2/5000" in second["comment"]
+    for text in dry_runs:
+        assert "within limits, not counted (dry run): Gold 1/5000" in text

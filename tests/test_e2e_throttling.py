@@ -186,3 +186,14 @@ def test_unauthenticated_resource_forwards_x_forwarded_for(world):
     assert response.status == 401  # from the backend
     [received] = world.backend.take()
     assert received.header("X-Forwarded-For") == "203.0.113.9"
+
+
+def test_throttled_status_line_has_reason(world):
+    """The 429 status line carries its phrase, as WSO2's does: `429 Too Many Requests`."""
+    token = world.app("ReasonApp", tier="Two")
+    statuses(world, "/plain/v1/open", token, 2)
+
+    response = world.get("/plain/v1/open", token)
+
+    assert response.status == 429
+    assert response.reason == "Too Many Requests"

@@ -1,10 +1,11 @@
 """The hook boundary, called directly on mitmproxy test flows."""
 
 import pytest
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import taddons, tflow, tutils
 
 from addon import pipeline
-from addon.gateway import Gateway
+from addon.gateway import Gateway, point_at_backend
+from addon.headers import TransportHeaders
 from addon.store import Registry
 
 
@@ -79,3 +80,28 @@ def test_bad_option_change_keeps_last_good_config(gateway, tmp_path):
     # mitmproxy rolls the option back, which loads the good file again.
     assert addon.config.path == loaded.path
     assert [api.label for api in addon.config.apis] == ["A:vv1"]
+
+
+@pytest.mark.parametrize(
+    ("http_version", "authority", "expected"),
+    [
+        ("HTTP/1.1", "evil.example:1234", b""),
+        ("HTTP/1.1", "", b""),
+        ("HTTP/2.0", "evil.example:1234", b"127.0.0.1:8081"),
+        ("HTTP/2.0", "", b"127.0.0.1:8081"),
+    ],
+)
+def test_point_at_backend_sets_authority(http_version, authority, expected):
+    """HTTP/1 goes out in origin form, as WSO2 sends it; HTTP/2 names the backend."""
+    request = tutils.treq(
+        http_version=http_version.encode(), authority=authority.encode()
+    )
+    forward = pipeline.Forward(
+        "http", "127.0.0.1", 8081, "/a?b=1", "GET", "http://127.0.0.1:8081/a?b=1"
+    )
+    point_at_backend(request, TransportHeaders(), forward)
+
+    assert request.data.authority == expected
+    assert request.host == "127.0.0.1"
+    assert request.port == 8081
+    assert request.path == "/a?b=1"

@@ -156,3 +156,16 @@ def _request(path):
     flow = tflow.tflow()
     flow.request.path = path
     return flow.request
+
+
+def test_truncated_config_rejected_and_apis_kept(tutorial, backend):
+    """An editor's truncate-then-write leaves no 'apis' key: rejected, the APIs stay."""
+    token = tutorial.app_with_token("DefaultApplication", "TestCustomHeader")
+    gateway = tutorial.start()
+
+    tutorial.write_config("")
+    assert wait_for(lambda: "stays in force" in gateway.log), gateway.log
+    response = call(gateway, token)
+
+    assert response.status == 200
+    assert "gateway.yaml:1: no 'apis' list: the file is empty" in gateway.log

@@ -6,7 +6,14 @@ import time
 import pytest
 
 from addon.credentials import token_hash
-from addon.store import SCHEMA_VERSION, Registry, StoreError, TokenStore
+from addon import store as store_module
+from addon.store import (
+    SCHEMA_VERSION,
+    Registry,
+    StoreError,
+    StoreUnavailable,
+    TokenStore,
+)
 
 
 @pytest.fixture
@@ -85,3 +92,42 @@ def test_schema_version_is_recorded(db):
 def test_unknown_application_is_a_clear_error(db):
     with Registry(db) as registry, pytest.raises(StoreError, match="'Nope' not found"):
         registry.issue_token("Nope")
+
+
+def _remove_database(path):
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def test_reader_follows_replaced_database(db, monkeypatch, caplog):
+    """A database deleted and created again is reopened: old tokens fail, new ones pass."""
+    monkeypatch.setattr(store_module, "FILE_CHECK_INTERVAL", 0.0)
+    with Registry(db) as registry:
+        old = registry.issue_token("App")
+    store = TokenStore(db)
+    assert store.lookup(token_hash(old), "Api", "1.0.0") is not None
+
+    _remove_database(db)
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable, match="was deleted"):
+            store.lookup(token_hash(old), "Api", "1.0.0")
+    with Registry(db, create=True) as registry:
+        registry.create_application("App")
+        registry.subscribe("App", "Api", "1.0.0", tier="Gold")
+        new = registry.issue_token("App")
+
+    assert store.lookup(token_hash(old), "Api", "1.0.0") is None
+    assert store.lookup(token_hash(new), "Api", "1.0.0") is not None
+    deleted = [r for r in caplog.records if "was deleted" in r.getMessage()]
+    assert len(deleted) == 1
+    assert any("was replaced" in r.getMessage() for r in caplog.records)
+
+
+def test_reader_checks_file_at_most_once_a_second(db, monkeypatch):
+    """Between two checks a lookup never touches the file system."""
+    store = TokenStore(db)
+    calls = []
+    monkeypatch.setattr(store_module, "_file_id", lambda path: calls.append(path))
+    for _ in range(100):
+        store.lookup(token_hash("unknown"), "Api", "1.0.0")
+    assert calls == []

@@ -63,12 +63,15 @@ def test_header_diff_masks_credentials_with_fingerprints():
     text = json.dumps(changes)
 
     assert "app-token-value" not in text
-    assert "1234" not in text.replace(fingerprint("1234"), "")
+    assert "1234" not in text.replace(tracing.value_fingerprint("1234"), "")
     authorization, custom = changes
     assert authorization["client"] == [
-        f"Bearer **** ({fingerprint('app-token-value')})"
+        f"Bearer **** ({tracing.value_fingerprint('app-token-value')})"
     ]
-    assert authorization["backend"] == [f"Bearer **** ({fingerprint('1234')})"]
+    assert authorization["backend"] == [
+        f"Bearer **** ({tracing.value_fingerprint('1234')})"
+    ]
+    assert custom["client"] == authorization["backend"]
     assert custom["change"] == "removed"
 
 
@@ -284,3 +287,12 @@ def test_replay_of_rejected_flow_runs_gateway_again(gateway_in_workspace):
 
     assert flow.response.status_code == 401
     assert flow.metadata[METADATA_KEY]["outcome"] == "rejected"
+
+
+def test_header_fingerprint_is_keyed_not_plain_sha256():
+    """A short secret's fingerprint in a saved flow cannot be matched to its SHA-256."""
+    displayed = tracing.masked("Custom", "Bearer 1234")
+
+    assert displayed.startswith("Bearer **** (hmac:")
+    assert fingerprint("1234")[len("sha256:"):] not in displayed
+    assert tracing.masked("Authorization", "Bearer 1234") == displayed
