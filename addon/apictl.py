@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from .apictl_policies import PolicyBuilder, load_project_sequence, sequences_v40
-from .config import ApiConfig, Endpoint
+from .config import ApiConfig, Endpoint, redact_url
 from .errors import ConfigError
 from .fields import FieldReader, line_of
 from .mediation.base import Sequence
@@ -322,7 +322,7 @@ def _entry_overrides(file: str, reader: FieldReader) -> _Overrides:
         try:
             parsed[field] = Endpoint.parse(url) if url else None
         except ValueError as e:
-            raise reader.error(field, f"{url!r} {e}") from None
+            raise reader.error(field, f"{redact_url(url)!r} {e}") from None
     security = parse_endpoint_security(
         file, "API project", reader.raw("endpoint_security")
     )
@@ -662,7 +662,9 @@ class _ApiReader:
             try:
                 found.append(Endpoint.parse(value["url"].strip()))
             except ValueError as e:
-                raise doc.error(*where, f"{which} url {value['url']!r} {e}") from None
+                raise doc.error(
+                    *where, f"{which} url {redact_url(value['url'])!r} {e}"
+                ) from None
         return found[0], found[1]
 
     def _v4_endpoint_security(self, data: Any) -> tuple[Any, str, str] | None:

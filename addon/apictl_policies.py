@@ -392,6 +392,15 @@ def render_policy(
         ) from None
     except jinja2.TemplateError as e:
         raise ConfigError(f"template failed to render: {e}", file=shown) from None
+    except Exception as e:  # noqa: BLE001 - a template's own run-time error, e.g. 1/0
+        # Policy templates are the user's input: any failure while rendering one is a
+        # problem in that file, reported as such, never a traceback.
+        raise ConfigError(
+            f"template failed to render: {type(e).__name__}: {e}",
+            file=shown,
+            hint="policy templates may use parameters, conditions and loops, "
+            "not include, import or extends",
+        ) from None
     return build_fragment(rendered, shown, path.parent, library)
 
 

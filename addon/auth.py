@@ -19,6 +19,7 @@ Each credential kind lives in its own module (`credentials_oauth`, `credentials_
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from .credentials import fingerprint_of_hash, token_hash
 from .errors import GatewayError
 from .resources import Resource
 from .settings import KeyManager
-from .store import TokenRecord, TokenStore
+from .store import StoreUnavailable, TokenRecord, TokenStore
 
 AUTH_HEADER = "Authorization"
 
@@ -65,6 +66,11 @@ DESCRIPTION_SUFFIX = {
 
 REALM = 'realm="WSO2 API Manager"'
 CHALLENGES = {"oauth2": f"Bearer {REALM}", "api_key": f"API Key {REALM}"}
+
+logger = logging.getLogger(__name__)
+
+# Messages of store failures already logged, so that a broken store logs each once.
+_reported_store_errors: set[str] = set()
 
 
 def status_of(code: str) -> int:
@@ -236,6 +242,11 @@ def lookup_by_hash(
         return lookup(digest), shown
     except sqlite3.Error as e:
         ctx.record("auth", f"store lookup failed: {e}")
+        # The store logs a missing or replaced file itself (StoreUnavailable).
+        if not isinstance(e, StoreUnavailable) and str(e) not in _reported_store_errors:
+            # Each distinct failure is logged once; the 500 responses point here.
+            _reported_store_errors.add(str(e))
+            logger.error("gateway: the application store failed a lookup: %s", e)
         raise store_failure() from e
 
 

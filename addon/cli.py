@@ -13,6 +13,7 @@ signs JWT access tokens (`tokens issue --jwt`) and backend JWTs.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -52,6 +53,10 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+# The longest lifetime a token or key may get: 100 years, in seconds.
+MAX_VALIDITY = 100 * 365 * 24 * 3600
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -59,7 +64,19 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {value}")
+    if value > MAX_VALIDITY:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_VALIDITY} seconds (100 years), not {value}"
+        )
     return value
+
+
+def _file_stem(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", text):
+        raise argparse.ArgumentTypeError(
+            f"invalid key pair name {text!r}: use letters, digits, '_', '.' and '-' only"
+        )
+    return text
 
 
 def _name(text: str) -> str:
@@ -189,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="create keys/NAME.key and keys/NAME.crt beside the config",
     )
     keys_create.add_argument(
-        "--name", default=DEFAULT_KEY_NAME, help=f"file name of the pair (default: {DEFAULT_KEY_NAME})"
+        "--name",
+        type=_file_stem,
+        default=DEFAULT_KEY_NAME,
+        help=f"file name of the pair, without folder or extension (default: {DEFAULT_KEY_NAME})",
     )
     keys_create.add_argument("--force", action="store_true", help="replace an existing pair")
     mediate_command.add_parser(groups, common)

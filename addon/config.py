@@ -86,6 +86,15 @@ class _LineLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str):
+                if key in mapping.lines:
+                    # YAML would keep the last value without a word; one of the two
+                    # settings is surely a mistake.
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {mapping.lines[key]})",
+                        key_node.start_mark,
+                    )
                 mapping.lines[key] = key_node.start_mark.line + 1
         return mapping
 
@@ -101,6 +110,15 @@ def _line(mapping: Any, key: str | None = None) -> int | None:
             return mapping.lines[key]
         return mapping.line
     return None
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with the password of its user:password part, if any, masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +138,11 @@ class Endpoint:
             raise ValueError("is not an http:// or https:// URL with a host")
         if parts.fragment:
             raise ValueError("must not contain a #fragment")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "must not contain user:password; WSO2 sends backend credentials from "
+                "endpoint_security (type: basic), so put them there"
+            )
         port = parts.port or (443 if parts.scheme == "https" else 80)
         path = parts.path
         if parts.query:
@@ -374,7 +397,9 @@ def _parse_endpoints(file: str, api: Any, name: str) -> tuple[Endpoint | None, E
         try:
             parsed[field_name] = Endpoint.parse(url)
         except ValueError as e:
-            raise _api_error(file, api, name, field_name, f"{url!r} {e}") from None
+            raise _api_error(
+                file, api, name, field_name, f"{redact_url(url)!r} {e}"
+            ) from None
     production = parsed["endpoint"] or parsed["production_endpoint"]
     if production is None and parsed["sandbox_endpoint"] is None:
         raise ConfigError(

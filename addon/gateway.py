@@ -187,6 +187,18 @@ class Gateway:
         self.sources = sources
         return config
 
+    def running(self) -> None:
+        # mitmproxy's reverse mode replaces the client's Host with the reverse target
+        # before any hook runs. On WSO2 a sequence sees the client's Host ($trp:Host),
+        # which is replaced only on the way to the backend (point_at_backend does that).
+        options = mitmproxy_ctx.options
+        if not options.keep_host_header:
+            options.update(keep_host_header=True)
+            logger.info(
+                "gateway: set keep_host_header=true, so that sequences see the client's "
+                "Host header, as on WSO2"
+            )
+
     def done(self) -> None:
         if self.store is not None:
             self.store.close()
@@ -411,7 +423,8 @@ def point_at_backend(
 ) -> None:
     """Rewrite `request` into the backend request in one pass.
 
-    Synapse replaces Host with the backend's host and port. The scheme, host and port
+    Synapse replaces Host with the backend's host and port, and its transport drops
+    User-Agent, Date and Server and sends its own User-Agent. The scheme, host and port
     are written to `request.data` directly: the public setters would each rewrite the
     Host header again, which costs more than the whole token lookup.
 
@@ -421,6 +434,12 @@ def point_at_backend(
     HTTP/2 or HTTP/3 request carries it as `:authority`: there it names the backend.
     """
     hostport = url.hostport(forward.scheme, forward.host, forward.port)
+    # The transport's own changes go on a copy: the message context keeps the client's
+    # headers, which a fault sequence still echoes after this point, as on WSO2.
+    headers = headers.copy()
+    for name in pipeline.TRANSPORT_DROPPED:
+        headers.remove(name, excess=True)
+    headers.set("User-Agent", pipeline.TRANSPORT_USER_AGENT)
     if "Host" in headers:
         headers.set("Host", hostport)
     request.headers = http.Headers(headers.to_fields())

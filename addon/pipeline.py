@@ -36,6 +36,9 @@ _FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\0]")
 TRANSPORT_DROPPED = ("User-Agent", "Date", "Server")
 TRANSPORT_USER_AGENT = "Synapse-PT-HttpComponents-NIO"
 
+# The provider every API belongs to here, as WSO2's publisher names the admin user.
+SYNAPSE_API_PREFIX = "admin"
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -209,7 +212,13 @@ def _throttle(
 def _set_api_properties(
     ctx: MessageContext, api: ApiConfig, path: str, postfix: str
 ) -> None:
-    ctx.properties["SYNAPSE_REST_API"] = api.label
+    # WSO2 4.x deploys an API under the provider-prefixed Synapse name, e.g.
+    # admin--TestCustomHeader:v1.0.0; api.ut.api_version is that name without the prefix.
+    ctx.properties["SYNAPSE_REST_API"] = f"{SYNAPSE_API_PREFIX}--{api.label}"
+    ctx.properties["api.ut.api_version"] = api.label
+    ctx.properties["api.ut.api"] = api.name
+    ctx.properties["api.ut.version"] = api.version
+    ctx.properties["api.ut.context"] = api.full_context
     ctx.properties["SYNAPSE_REST_API_VERSION"] = api.version
     ctx.properties["REST_API_CONTEXT"] = api.full_context
     ctx.properties["REST_FULL_REQUEST_PATH"] = path
@@ -249,9 +258,6 @@ def route(
             500,
             handler="fault",
         )
-    for name in TRANSPORT_DROPPED:
-        ctx.headers.remove(name, excess=True)
-    ctx.headers.set("User-Agent", TRANSPORT_USER_AGENT)
     check_headers(ctx)
     endpoint = endpoint or api.endpoint
     assert endpoint is not None

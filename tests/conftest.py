@@ -121,8 +121,9 @@ class GatewayProcess:
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            items = headers.items() if isinstance(headers, dict) else (headers or [])
+            items = list(headers.items() if isinstance(headers, dict) else (headers or []))
+            skip_host = any(name.lower() == "host" for name, _ in items)
+            conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
             for name, value in items:
                 conn.putheader(name, value)
             if body is not None:

@@ -454,3 +454,17 @@ def test_check_command_reports_project_problems(space):
         f"projects/{V41}/api.yaml:37:5: field 'endpoint_type'"
     )
     assert result.stderr == "check: 1 problem(s) in 1 file(s)\n"
+
+
+@pytest.mark.parametrize(
+    "statement", ['{% include "/etc/passwd" %}', "{{ 1 / 0 }}", '{% import "x" as y %}']
+)
+def test_template_runtime_error_is_a_file_problem(space, statement):
+    """A policy template that fails while rendering is reported with its file, never a traceback."""
+    folder = project(space, V41)
+    template = folder / "Policies" / "MarkOrder_v1.j2"
+    template.write_text(statement + "\n" + template.read_text())
+
+    [problem] = problems(space)
+
+    assert problem.startswith(f"projects/{V41}/Policies/MarkOrder_v1.j2: template failed to render")

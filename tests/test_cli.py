@@ -79,3 +79,20 @@ def test_every_command_has_help(tmp_path, args):
     )
     assert result.returncode == 0
     assert "usage: python -m addon" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tokens", "issue", "App", "--validity", "99999999999999999999"), "at most"),
+        (("keys", "create", "--name", "../evil"), "invalid key pair name"),
+    ],
+)
+def test_out_of_range_input_exits_2(tmp_path, args, message):
+    """Values the store or the file system cannot take are bad input, not a traceback."""
+    cli(tmp_path, "apps", "create", "App")
+    result = cli(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (ROOT / "evil.key").exists()

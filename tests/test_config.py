@@ -92,3 +92,20 @@ def test_duplicate_sequence_names_are_an_error(tmp_path):
     )
     with pytest.raises(ConfigError, match="sequence name 'Named' is also declared"):
         load_config(path)
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path):
+    """YAML keeps the last of two equal keys silently; the gateway reports both lines."""
+    text = API.replace("    version: 1.0.0\n", "    version: 1.0.0\n    version: 9.9.9\n")
+    with pytest.raises(ConfigError, match=r"gateway.yaml:5:5: invalid YAML: duplicate key 'version' \(first at line 4\)"):
+        load_config(write(tmp_path, text))
+
+
+def test_endpoint_with_credentials_is_an_error(tmp_path):
+    """Credentials in an endpoint URL would be printed and never sent; WSO2 uses endpoint_security."""
+    text = API.replace("http://127.0.0.1:1/", "http://svc:secret@127.0.0.1:1/")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert "must not contain user:password" in str(caught.value)
+    assert "http://svc:****@127.0.0.1:1/" in str(caught.value)
+    assert "secret" not in str(caught.value)

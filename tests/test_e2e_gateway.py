@@ -338,3 +338,30 @@ def test_error_response_never_carries_line_breaks(workspace, backend):
     assert response.header("Set-Cookie") is None
     assert response.header("X-Echo") is None
     assert backend.requests == []
+
+
+def test_sequence_sees_client_host_and_synapse_name(workspace, backend):
+    """$trp:Host is the client's Host on WSO2, replaced only towards the backend; the
+    Synapse API name carries the provider prefix (admin--Name:vVersion)."""
+    workspace.write_config(tutorial_config(backend.url).replace("TokenExchange", "Seen"))
+    workspace.write_sequence(
+        "Seen",
+        '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Seen">\n'
+        '  <property name="X-Seen-Host" scope="transport" expression="$trp:Host"/>\n'
+        '  <property name="X-Seen-Api" scope="transport"'
+        " expression=\"get-property('SYNAPSE_REST_API')\"/>\n"
+        "</sequence>\n",
+    )
+    token = workspace.app_with_token("App", "TestCustomHeader")
+    gateway = workspace.start()
+
+    gateway.request(
+        "GET",
+        "/testcustomheader/1.0.0",
+        {"Host": "api.example.com:8243", "Authorization": f"Bearer {token}"},
+    )
+
+    [received] = backend.requests
+    assert received.header("X-Seen-Host") == "api.example.com:8243"
+    assert received.header("Host") == backend.url.removeprefix("http://")
+    assert received.header("X-Seen-Api") == "admin--TestCustomHeader:v1.0.0"
