@@ -47,7 +47,8 @@ from .cors import apply_cors_sequence
 from .errors import ConfigError, GatewayError
 from .headers import TransportHeaders
 from .mediation.library import BUILTIN_FOLDER, SequenceLibrary
-from .mediation.runner import TRANSPORT_OWNED, LocalResponse, finish
+from .mediation.base import Sequence
+from .mediation.runner import TRANSPORT_OWNED, LocalResponse, finish, run_fault_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,7 @@ def error_response(
     sequences: SequenceLibrary | None = None,
     method: str = "GET",
     profile: str = "4.x",
+    fault_sequence: Sequence | None = None,
 ) -> http.Response:
     """Build the mitmproxy response for `error`.
 
@@ -239,7 +241,8 @@ def error_response(
     the message context of the failed request: its properties reach the sequence, as
     CORS settings and the throttling next access time must. Without it a context is
     made from the headers. `sequences` defaults to the sequences shipped with the
-    gateway. The 3.x profile builds its responses here.
+    gateway. The 3.x profile builds its responses here. `fault_sequence` is the API's
+    own fault sequence: as on WSO2, a failure that `fault` answers runs it first.
     """
     properties = ctx.properties if ctx is not None else None
     if ctx is not None:
@@ -250,7 +253,12 @@ def error_response(
         library = sequences if sequences is not None else default_library()
         if ctx is None:
             ctx = MessageContext(headers=request_headers.copy(), method=method, to="")
-        answer = sequence_response(ctx, error, library, profile)
+        if error.handler == "fault" and fault_sequence is not None:
+            ctx.action = None
+            prepare_error_context(ctx, error, profile)
+            answer = run_fault_sequences(ctx, library, fault_sequence)
+        else:
+            answer = sequence_response(ctx, error, library, profile)
     except Exception:
         # The sequences are broken or failed: answer from the built-in rules instead.
         logger.exception(

@@ -331,7 +331,12 @@ class Gateway:
             state["message"] = e.message
             state["status"] = e.status
             return error_response(
-                headers, e, ctx=ctx, sequences=config.sequences, profile=runtime.profile
+                headers,
+                e,
+                ctx=ctx,
+                sequences=config.sequences,
+                profile=runtime.profile,
+                fault_sequence=outcome.api.fault_sequence if outcome.api else None,
             )
         except Answered as e:
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))

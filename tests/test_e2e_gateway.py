@@ -365,3 +365,33 @@ def test_sequence_sees_client_host_and_synapse_name(workspace, backend):
     assert received.header("X-Seen-Host") == "api.example.com:8243"
     assert received.header("Host") == backend.url.removeprefix("http://")
     assert received.header("X-Seen-Api") == "admin--TestCustomHeader:v1.0.0"
+
+
+def test_send_failure_runs_api_fault_sequence(workspace, backend):
+    """A header that cannot be sent is a send failure: WSO2 runs the API's fault sequence."""
+    config = tutorial_config(backend.url).replace("TokenExchange", "Inject")
+    workspace.write_config(config + "    fault_sequence: OwnFault\n")
+    workspace.write_sequence(
+        "Inject",
+        '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Inject">\n'
+        '  <property name="X-Bad" scope="transport" value="a&#10;b"/>\n'
+        "</sequence>\n",
+    )
+    workspace.write_sequence(
+        "OwnFault",
+        '<sequence xmlns="http://ws.apache.org/ns/synapse" name="OwnFault">\n'
+        '  <property name="X-Bad" scope="transport" action="remove"/>\n'
+        '  <property name="HTTP_SC" value="502" scope="axis2"/>\n'
+        '  <payloadFactory media-type="json"><format>{"own":"$1"}</format>\n'
+        '    <args><arg expression="$ctx:ERROR_CODE"/></args></payloadFactory>\n'
+        "  <respond/>\n"
+        "</sequence>\n",
+    )
+    token = workspace.app_with_token("App", "TestCustomHeader")
+    gateway = workspace.start()
+
+    response = call(gateway, token)
+
+    assert response.status == 502
+    assert json.loads(response.body) == {"own": "0"}
+    assert backend.requests == []
