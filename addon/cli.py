@@ -321,16 +321,18 @@ def _list(registry: Registry) -> None:
         print(f"{app.name}  tier={app.tier}")
         for api_name, api_version, tier, state in app.subscriptions:
             print(f"  subscription {api_name} {api_version}  tier={tier}  state={state}")
-        for token in app.tokens:
-            if token.revoked:
+        credentials = [("token", t) for t in app.tokens]
+        credentials += [("api key", k) for k in app.api_keys]
+        for kind, credential in credentials:
+            if credential.revoked:
                 status = "revoked"
-            elif now >= token.expires_at:
+            elif now >= credential.expires_at:
                 status = "expired"
             else:
                 status = "active"
             print(
-                f"  token {fingerprint_of_hash(token.fingerprint_hash)}  {token.key_type}  "
-                f"expires {_time(token.expires_at)}  {status}"
+                f"  {kind} {fingerprint_of_hash(credential.fingerprint_hash)}  "
+                f"{credential.key_type}  expires {_time(credential.expires_at)}  {status}"
             )
 
 

@@ -39,13 +39,29 @@ def describe_apis(config: GatewayConfig) -> str:
     for api in config.apis:
         lines.append(f"API {api.label}  ({api.source})")
         lines.append(f"  context    {api.full_context}")
-        lines.append(f"  endpoint   {api.endpoint.url}")
-        lines.append("  resources  any path below the context, any verb")
-        if api.in_sequence is not None:
-            sequence = api.in_sequence
-            lines.append(
-                f"  in         {sequence.name}  ({sequence.file}:{sequence.line})"
-            )
+        if api.endpoint is not None:
+            lines.append(f"  production {api.endpoint.url}")
+        if api.sandbox_endpoint is not None:
+            lines.append(f"  sandbox    {api.sandbox_endpoint.url}")
+        lines.append(f"  security   {', '.join(api.security)}")
+        if api.resources:
+            for resource in api.resources:
+                scopes = f"  scopes {', '.join(resource.scopes)}" if resource.scopes else ""
+                lines.append(
+                    f"  resource   {' '.join(resource.verbs)} {resource.target}  "
+                    f"({resource.auth_type}){scopes}"
+                )
+        else:
+            lines.append("  resources  any path below the context, any verb")
+        for flow, sequence in (
+            ("in", api.in_sequence),
+            ("out", api.out_sequence),
+            ("fault", api.fault_sequence),
+        ):
+            if sequence is not None:
+                lines.append(
+                    f"  {flow:<10} {sequence.name}  ({sequence.file}:{sequence.line})"
+                )
     if not config.apis:
         lines.append("no APIs")
     lines.append(f"sequences in {display_path(config.sequences_folder)}:")

@@ -184,6 +184,13 @@ def run(args: argparse.Namespace) -> int:
         ctx.record("dispatch", f"API {api.label}, postfix {match.postfix!r}")
     else:
         ctx.axis2["REST_URL_POSTFIX"] = args.path
+        ctx.record("dispatch", f"no API of the config matches {args.path}; postfix is the whole path")
+        print(
+            f"python -m addon mediate: no API of the config matches {args.path}; "
+            "the sequence runs without API properties",
+            file=sys.stderr,
+        )
+    failed = False
     try:
         mediate_request(
             ctx,
@@ -193,9 +200,10 @@ def run(args: argparse.Namespace) -> int:
             api.out_sequence if api else None,
         )
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
+        endpoint = (api.endpoint or api.sandbox_endpoint) if api else None
         api_url = (
-            backend_url(api.endpoint, postfix if isinstance(postfix, str) else None)
-            if api
+            backend_url(endpoint, postfix if isinstance(postfix, str) else None)
+            if endpoint
             else None
         )
         _print_request(ctx, config, api_url)
@@ -203,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
         _print_response(e.response)
     except Exception as e:  # the dry run reports any failure, with the trace so far
         print(f"== failed: {e} ==")
+        failed = True
     print()
     print("== trace ==")
     print(format_trace([step.as_dict() for step in ctx.trace]))
-    return 0
+    return 1 if failed else 0

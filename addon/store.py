@@ -361,6 +361,7 @@ class ApplicationSummary:
     tier: str
     subscriptions: tuple[tuple[str, str, str, str], ...]
     tokens: tuple[TokenSummary, ...]
+    api_keys: tuple[TokenSummary, ...] = ()
 
 
 class Registry:
@@ -580,6 +581,11 @@ class Registry:
                 "FROM access_tokens WHERE application_id = ? ORDER BY issued_at",
                 (app_id,),
             ).fetchall()
+            api_keys = self._conn.execute(
+                "SELECT key_hash, key_type, issued_at, expires_at, revoked "
+                "FROM api_keys WHERE application_id = ? ORDER BY issued_at",
+                (app_id,),
+            ).fetchall()
             result.append(
                 ApplicationSummary(
                     name=name,
@@ -588,6 +594,9 @@ class Registry:
                     tokens=tuple(
                         TokenSummary(t[0], t[1], tuple(t[2].split()), t[3], t[4], bool(t[5]))
                         for t in tokens
+                    ),
+                    api_keys=tuple(
+                        TokenSummary(k[0], k[1], (), k[2], k[3], bool(k[4])) for k in api_keys
                     ),
                 )
             )

@@ -96,3 +96,16 @@ def test_out_of_range_input_exits_2(tmp_path, args, message):
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (ROOT / "evil.key").exists()
+
+
+def test_list_shows_api_key_fingerprints(tmp_path):
+    """`apps list` shows each API key's fingerprint and state, never the key."""
+    cli(tmp_path, "apps", "create", "App")
+    key = cli(tmp_path, "apikeys", "issue", "App").stdout.strip()
+    assert key
+
+    listed = cli(tmp_path, "apps", "list").stdout
+
+    assert "  api key sha256:" in listed
+    assert "active" in listed
+    assert key not in listed

@@ -61,7 +61,9 @@ def test_apis_lists_api_endpoint_and_sequence(setup, backend):
 
     assert "API TestCustomHeader:v1.0.0  (gateway.yaml:2)" in text
     assert "  context    /testcustomheader/1.0.0" in text
-    assert f"  endpoint   {backend.url}/" in text
+    assert f"  production {backend.url}/" in text
+    assert "  security   oauth2" in text
+    assert "  resource   GET POST PUT DELETE PATCH HEAD /*  (Application & Application User)" in text
     assert "  in         TokenExchange  (sequences/TokenExchange.xml:1)" in text
     assert "  TokenExchange  sequences/TokenExchange.xml:1  3 mediator(s)" in text
 
