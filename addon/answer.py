@@ -1,4 +1,4 @@
-"""Answer a request locally, with the status, headers and body WSO2 sends.
+"""Build the responses the gateway sends itself, with WSO2's status, headers and body.
 
 WSO2 builds its error responses in sequences (`_auth_failure_handler_`, `fault`,
 `main`, ...) that run on the request's own message context, and so does this gateway
@@ -58,7 +58,8 @@ WWW_AUTHENTICATE = (
     'Internal API Key realm="WSO2 API Manager", Bearer realm="WSO2 API Manager", '
     'error="invalid_token", error_description="The provided token is invalid"'
 )
-# The error text of the challenge per profile; 3.x (before April 2021) said the token expired.
+# The error text of the challenge per profile. Until April 2021 (3.x) the text
+# described an expired token.
 CHALLENGE_ERRORS = {
     "4.x": 'error="invalid_token", error_description="The provided token is invalid"',
     "3.x": 'error="invalid_token", error_description="The access token expired"',
@@ -86,7 +87,7 @@ _ACCEPTED_3X = (
     "multipart/form-data",
 )
 
-# Removed by WSO2's error sequences before they answer.
+# Removed by WSO2's error sequences before they respond.
 _REMOVED_BY_SEQUENCE = ("Authorization", "Host", "Accept", "X-JWT-Assertion")
 
 def error_body(error: GatewayError, properties: dict[str, Any] | None = None) -> bytes:
@@ -183,7 +184,7 @@ def builtin_response(
 
 @lru_cache(maxsize=1)
 def default_library() -> SequenceLibrary:
-    """The sequences shipped with the gateway; raise ConfigError when they are broken."""
+    """Return the sequences shipped with the gateway; raise ConfigError when they are broken."""
     library, errors = SequenceLibrary.load(BUILTIN_FOLDER)
     if errors:
         raise errors[0]
@@ -213,11 +214,11 @@ def prepare_error_context(ctx: MessageContext, error: GatewayError, profile: str
 def sequence_response(
     ctx: MessageContext, error: GatewayError, library: SequenceLibrary, profile: str = "4.x"
 ) -> LocalResponse:
-    """Run the sequence that answers `error` on `ctx` and return its response."""
+    """Run the sequence that builds the response to `error` on `ctx`; return the response."""
     sequence = library.get(error.handler)
     if sequence is None:
         raise ConfigError(
-            f"the sequence {error.handler!r} that answers this error is missing"
+            f"the sequence {error.handler!r} that builds the response to this error is missing"
         )
     ctx.action = None
     prepare_error_context(ctx, error, profile)
@@ -262,7 +263,7 @@ def error_response(
     except Exception:
         # The sequences are broken or failed: answer from the built-in rules instead.
         logger.exception(
-            "gateway: the %s sequence failed; built-in answer sent", error.handler
+            "gateway: the %s sequence failed; sent the built-in response instead", error.handler
         )
         return builtin_response(request_headers, error, properties, method, profile)
     return to_http(answer)
@@ -293,7 +294,7 @@ def make_response(status: int, body: bytes, headers: TransportHeaders) -> http.R
 
 
 def backend_unreachable(detail: str) -> GatewayError:
-    """The `fault` sequence's answer when the backend refuses the connection."""
+    """Return the error that `fault` turns into its response to a refused backend connection."""
     return GatewayError(
         "101503",
         "Runtime Error",
@@ -370,7 +371,7 @@ def preflight_response(
 
 
 def no_matching_api() -> GatewayError:
-    """The `main` sequence's answer when no API matches the request."""
+    """Return the error that `main` turns into its 404 when no API matches the request."""
     return GatewayError(
         "404",
         "Not Found",
@@ -381,7 +382,7 @@ def no_matching_api() -> GatewayError:
 
 
 def internal_error(flow_id: str) -> GatewayError:
-    """The answer to an unexpected error inside the gateway; nothing is forwarded."""
+    """Return the 500 error for an unexpected failure inside the gateway; nothing is forwarded."""
     return GatewayError(
         "500",
         "Runtime Error",
@@ -392,5 +393,5 @@ def internal_error(flow_id: str) -> GatewayError:
 
 
 def mediation_fault(message: str) -> GatewayError:
-    """The `fault` sequence's answer to a failure inside a sequence."""
+    """Return the error that `fault` turns into its response to a failure inside a sequence."""
     return GatewayError("0", "Runtime Error", message, 500, handler="fault")

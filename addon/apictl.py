@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from .apictl_policies import PolicyBuilder, load_project_sequence, sequences_v40
-from .config import ApiConfig, Endpoint, redact_url
+from .config import ApiConfig, Endpoint, parse_yaml, redact_url
 from .errors import ConfigError
 from .fields import FieldReader, line_of
 from .mediation.base import Sequence
@@ -237,18 +237,7 @@ def read_document(path: Path, project: Path) -> Document:
         except yaml.YAMLError:
             data = plain
         return Document(project, path, shown, data)
-    try:
-        data = yaml.load(text, Loader=_ProjectLoader)  # noqa: S506 - a SafeLoader
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        raise ConfigError(
-            f"invalid YAML: {e.problem}",
-            file=shown,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"invalid YAML: {e}", file=shown) from None
+    data = parse_yaml(text, shown, _ProjectLoader)
     return Document(project, path, shown, data)
 
 

@@ -264,7 +264,7 @@ def check_subscription(record: TokenRecord, key_type: str, fail: Any) -> None:
 
 
 def has_scope(resource: Resource, scopes: tuple[str, ...]) -> bool:
-    """Return True unless the resource has scopes and the token holds none of them."""
+    """Return True unless the resource has scopes and the token has none of them."""
     return not resource.scopes or any(scope in scopes for scope in resource.scopes)
 
 

@@ -289,7 +289,10 @@ def _parse_api(
     name = _string_field(file, api, name, "name")
     context = _string_field(file, api, name, "context")
     version = _string_field(file, api, name, "version")
-    assert name and context and version
+    # _string_field returns None only for an absent field, and these are required.
+    assert name is not None
+    assert context is not None
+    assert version is not None
 
     if not context.startswith("/"):
         raise _api_error(file, api, name, "context", f"{context!r} must start with '/'")
@@ -422,8 +425,17 @@ def read_yaml(path: Path) -> Any:
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read file: {e.strerror}", file=shown) from None
+    return parse_yaml(text, shown, _LineLoader)
+
+
+def parse_yaml(text: str, shown: str, loader: type[yaml.SafeLoader]) -> Any:
+    """Parse YAML `text` with `loader`, a SafeLoader subclass.
+
+    Raises ConfigError at the line and column of a syntax error; errors name the file
+    as `shown`.
+    """
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         raise ConfigError(
@@ -432,6 +444,8 @@ def read_yaml(path: Path) -> Any:
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {e}", file=shown) from None
 
 
 def default_sequences_folder(config_path: Path) -> Path:

@@ -68,7 +68,7 @@ class Gateway:
         self.runtime = pipeline.Runtime()
         # The message context of each forwarded flow, for its response and failures.
         self.flows = FlowContexts()
-        # Sub-addon: answers WSO2's 101503 fault when the backend is unreachable.
+        # Sub-addon: sends WSO2's 101503 fault response when the backend is unreachable.
         self.addons = [BackendCheck(self)]
 
     def load(self, loader: Any) -> None:
@@ -391,7 +391,7 @@ class Gateway:
     def _mediate_response(
         self, flow: http.HTTPFlow, state: dict[str, Any], stored: tuple[Any, Any]
     ) -> None:
-        """Run the API's out-sequence on the backend's response; answer 500 if it breaks."""
+        """Run the API's out-sequence on the backend's response; respond 500 if it fails."""
         assert self.config is not None
         ctx, _ = stored
         try:

@@ -1,4 +1,4 @@
-"""What became of a flow, with the mitmweb mark for each outcome.
+"""Outcomes of a flow, with the mitmweb mark for each one.
 
 Every part of the gateway that decides a flow's fate names it with one of these
 constants: the log line, `flow.metadata`, the flow comment and the mark all use them.
@@ -23,7 +23,7 @@ RESPONDED = "responded"  # a sequence answered the client itself (respond, loopb
 DROPPED = "dropped"  # a drop mediator ended the flow: 202 in the request flow
 LOOPBACK = "loopback"  # a loopback mediator sent the request back as the response
 
-# The WSO2 sequence that answers a GatewayError, and the outcome it stands for.
+# The WSO2 sequence that builds the response to a GatewayError, and its outcome.
 HANDLER_OUTCOMES = {
     "_auth_failure_handler_": REJECTED,
     "_throttle_out_handler_": THROTTLED,

@@ -73,7 +73,7 @@ class Outcome:
 
 
 class Preflight(Exception):
-    """A CORS preflight the gateway answers itself with 200."""
+    """Raised for a CORS preflight, to which the gateway itself responds with 200."""
 
 
 def process(

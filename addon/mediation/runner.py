@@ -63,7 +63,7 @@ class LocalResponse:
 
 
 class Answered(Exception):
-    """The sequences answered the client; nothing goes to the backend."""
+    """Raised when the sequences responded to the client; nothing goes to the backend."""
 
     def __init__(self, response: LocalResponse) -> None:
         super().__init__(response.outcome)
@@ -156,7 +156,7 @@ def response_parts(
 
 
 def drop_response(outcome: str = outcomes.DROPPED) -> LocalResponse:
-    """What the client gets when a request-flow sequence drops the message."""
+    """Return the response the client gets when a request-flow sequence drops the message."""
     return LocalResponse(202, TransportHeaders(), b"", outcome)
 
 
@@ -177,7 +177,7 @@ def run_fault_sequences(
     custom: Sequence | None,
     outcome: str = outcomes.MEDIATION_FAULT,
 ) -> LocalResponse:
-    """Run the API's fault sequence (if any), then `fault`, and build the answer."""
+    """Run the API's fault sequence (if any), then `fault`, and build the response."""
     ctx.action = None
     sequences = [custom] if custom is not None else []
     default = library.get("fault")
