@@ -51,12 +51,11 @@ ENTRY_FIELDS = (
 )
 # Keys whose plain scalars stay the text written: `1.10` is not the number 1.1.
 VERSION_KEYS = frozenset({"version", "policyVersion"})
-SUPPORTED_SCHEMES = ("oauth2", "api_key")
+SUPPORTED_SCHEMES = ("oauth2", "basic_auth", "api_key")
 # `oauth_basic_auth_api_key_mandatory` means the application-level schemes must pass,
 # which is the only way this gateway checks them.
 SCHEME_FLAGS = ("oauth_basic_auth_api_key_mandatory",)
 UNSUPPORTED_SCHEMES = {
-    "basic_auth": "Basic authentication of callers is not supported",
     "mutualssl": "mutual SSL is not supported",
     "mutualssl_mandatory": "mutual SSL is not supported",
     "mutualssl_optional": "mutual SSL is not supported",
@@ -375,6 +374,7 @@ class _ApiReader:
             )
         swagger = read_document(swagger_path, doc.project)
         resources, _ = _Resources(swagger, self.tiers).from_swagger()
+        scope_roles = swagger_scope_roles(swagger)
         sequences: dict[str, Sequence] = {}
         for flow, field in (
             ("request", "inSequence"),
@@ -399,6 +399,7 @@ class _ApiReader:
             api_key_header="ApiKey",
             tier=tier,
             resources=resources,
+            scope_roles=scope_roles,
             sequences=sequences,
         )
 
@@ -427,6 +428,7 @@ class _ApiReader:
         )
         tier = self._tier(data, "apiThrottlingPolicy")
         operations = doc.list(data, "operations")
+        scope_roles = self._v4_scopes(data)
         if operations:
             resources, described = _Resources(doc, self.tiers).from_operations(
                 operations
@@ -440,9 +442,9 @@ class _ApiReader:
                     "lists no operations and the project has no "
                     "Definitions/swagger.yaml (or .json)",
                 )
-            resources, described = _Resources(
-                read_document(swagger_path, doc.project), self.tiers
-            ).from_swagger()
+            swagger = read_document(swagger_path, doc.project)
+            resources, described = _Resources(swagger, self.tiers).from_swagger()
+            scope_roles = scope_roles or swagger_scope_roles(swagger)
         label = f"{name}:v{version}"
         mediation = doc.list(data, "mediationPolicies")
         api_policies = doc.mapping(data, "apiPolicies")
@@ -475,6 +477,7 @@ class _ApiReader:
             api_key_header=doc.string(data, "apiKeyHeader") or "ApiKey",
             tier=tier,
             resources=resources,
+            scope_roles=scope_roles,
             sequences=sequences,
         )
 
@@ -495,6 +498,7 @@ class _ApiReader:
         api_key_header: str,
         tier: str | None,
         resources: tuple[Resource, ...],
+        scope_roles: tuple[tuple[str, tuple[str, ...]], ...],
         sequences: dict[str, Sequence],
     ) -> ApiConfig:
         doc = self.doc
@@ -540,6 +544,7 @@ class _ApiReader:
             throttling_tier=tier,
             cors=self._cors(data),
             resources=resources,
+            scope_roles=scope_roles,
             out_sequence=sequences.get("response"),
             fault_sequence=sequences.get("fault"),
         )
@@ -690,9 +695,23 @@ class _ApiReader:
                 schemes.append(value)
         if not schemes:
             if any(v.strip() for v in values):
-                raise doc.error(holder, key, "names no scheme of oauth2, api_key")
+                raise doc.error(
+                    holder, key, f"names no scheme of {', '.join(SUPPORTED_SCHEMES)}"
+                )
             return ("oauth2",)  # WSO2's default when none is set
         return tuple(schemes)
+
+    def _v4_scopes(self, data: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Read 4.x `scopes`: `{scope: {name, bindings: [role...]}, shared}` entries."""
+        doc = self.doc
+        found: dict[str, tuple[str, ...]] = {}
+        for entry in doc.list(data, "scopes"):
+            if not isinstance(entry, dict):
+                raise doc.error(data, "scopes", "must list {scope: {name, bindings}} entries")
+            scope = doc.mapping(entry, "scope", required=True)
+            name = doc.string(scope, "name", required=True)
+            found[name] = doc.string_list(scope, "bindings")
+        return tuple(found.items())
 
     def _tier(self, holder: Any, key: str) -> str | None:
         tier = self.doc.string(holder, key)
@@ -731,6 +750,32 @@ class _ApiReader:
 
 
 # Resources --------------------------------------------------------------------------
+
+
+def swagger_scope_roles(swagger: Document) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Read the scopes of a swagger's `default` scheme and their `x-scopes-bindings`.
+
+    Swagger 2 keeps them in `securityDefinitions.default`, OpenAPI 3 in
+    `components.securitySchemes.default.flows.implicit`; a binding is a comma-separated
+    list of roles.
+    """
+    root = swagger.data if isinstance(swagger.data, dict) else {}
+    scheme = (root.get("securityDefinitions") or {}).get("default")
+    if scheme is None:
+        schemes = (root.get("components") or {}).get("securitySchemes") or {}
+        flows = (schemes.get("default") or {}).get("flows") or {}
+        scheme = flows.get("implicit")
+    if not isinstance(scheme, dict):
+        return ()
+    names = scheme.get("scopes") or {}
+    bindings = scheme.get("x-scopes-bindings") or {}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in [*names, *bindings]:
+        roles = bindings.get(name) or ""
+        if not isinstance(roles, str):
+            raise swagger.error(bindings, name, "must be a comma-separated list of roles")
+        found[str(name)] = tuple(r.strip() for r in roles.split(",") if r.strip())
+    return tuple(found.items())
 
 
 class _Resources:

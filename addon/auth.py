@@ -2,7 +2,7 @@
 
 The API's `security` list picks the authenticators, tried in WSO2's priority order:
 OAuth (the `Authorization` header, or the API's own `auth_header`: opaque tokens and
-self-contained JWT access tokens) before API keys. The first that accepts the caller
+self-contained JWT access tokens), then basic authentication of users, then API keys. The first that accepts the caller
 wins. When no authenticator found a credential the code is 900902. Otherwise the first
 real failure decides the code. A resource with auth type None skips them all: the
 caller is anonymous, its tier is Unauthenticated and its headers pass untouched.
@@ -14,7 +14,7 @@ API 900908 (403), a BLOCKED subscription (or PROD_ONLY_BLOCKED with a production
 resource's scopes 900910 (403), a store failure 900900 (500).
 
 Each credential kind lives in its own module (`credentials_oauth`, `credentials_jwt`,
-`credentials_apikey`); this module holds what they share.
+`credentials_basic`, `credentials_apikey`); this module holds what they share.
 """
 
 from __future__ import annotations
@@ -65,7 +65,13 @@ DESCRIPTION_SUFFIX = {
 }
 
 REALM = 'realm="WSO2 API Manager"'
-CHALLENGES = {"oauth2": f"Bearer {REALM}", "api_key": f"API Key {REALM}"}
+CHALLENGES = {
+    "oauth2": f"Bearer {REALM}",
+    "basic_auth": f"Basic {REALM}",
+    "api_key": f"API Key {REALM}",
+}
+# WSO2's authenticator priorities: OAuth 10, basic auth 20, API key 30.
+SCHEME_ORDER = ("oauth2", "basic_auth", "api_key")
 
 logger = logging.getLogger(__name__)
 
@@ -279,11 +285,19 @@ def anonymous(ctx: MessageContext) -> AuthResult:
     if isinstance(forwarded, str) and forwarded.strip():
         client = forwarded.split(",")[0].strip()
     client = client or str(ctx.properties.get("REMOTE_ADDR", ""))
-    record = TokenRecord(
+    record = unsubscribed_caller("anonymous", "anonymous")
+    return AuthResult(
+        record, "-", kind="none", end_user="anonymous", throttle_id=client
+    )
+
+
+def unsubscribed_caller(application_name: str, owner: str) -> TokenRecord:
+    """Build the record of a caller without a subscription: tier Unauthenticated, PRODUCTION."""
+    return TokenRecord(
         application_id=0,
-        application_name="anonymous",
+        application_name=application_name,
         application_tier="Unlimited",
-        application_owner="anonymous",
+        application_owner=owner,
         key_type="PRODUCTION",
         scopes=(),
         issued_at=0,
@@ -292,27 +306,25 @@ def anonymous(ctx: MessageContext) -> AuthResult:
         subscription_tier="Unauthenticated",
         subscription_state="UNBLOCKED",
     )
-    return AuthResult(
-        record, "-", kind="none", end_user="anonymous", throttle_id=client
-    )
 
 
 def authenticators_for(api: ApiConfig) -> list[Authenticator]:
     from .credentials_apikey import ApiKeyAuthenticator
+    from .credentials_basic import BasicAuthenticator
     from .credentials_oauth import OAuthAuthenticator
 
-    found: list[Authenticator] = []
-    if "oauth2" in api.security:
-        found.append(OAuthAuthenticator())
-    if "api_key" in api.security:
-        found.append(ApiKeyAuthenticator())
-    return found
+    kinds = {
+        "oauth2": OAuthAuthenticator,
+        "basic_auth": BasicAuthenticator,
+        "api_key": ApiKeyAuthenticator,
+    }
+    return [kinds[scheme]() for scheme in SCHEME_ORDER if scheme in api.security]
 
 
 def challenges_for(api: ApiConfig) -> tuple[str, ...]:
     """Return the realms of the API's authenticators, the internal-key one first as in WSO2."""
     return (f"Internal API Key {REALM}",) + tuple(
-        CHALLENGES[scheme] for scheme in ("oauth2", "api_key") if scheme in api.security
+        CHALLENGES[scheme] for scheme in SCHEME_ORDER if scheme in api.security
     )
 
 

@@ -7,12 +7,15 @@ Every command takes `--config` and `--db`, which default as the addon's options 
 with status 2 and one line on standard error. `tokens issue` and `apikeys issue` print
 the credential alone on standard output, so `TOKEN=$(python -m addon tokens issue NAME)`
 works; nothing else ever prints a credential. `keys create` makes the key pair that
-signs JWT access tokens (`tokens issue --jwt`) and backend JWTs.
+signs JWT access tokens (`tokens issue --jwt`) and backend JWTs. `users add` keeps
+the users that basic authentication accepts, with a hash of each password.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import re
 import sys
 import time
@@ -83,6 +86,36 @@ def _name(text: str) -> str:
     if not text.strip() or any(ord(c) < 32 for c in text):
         raise argparse.ArgumentTypeError(f"invalid application name {text!r}")
     return text
+
+
+def _user_name(text: str) -> str:
+    if not text.strip() or text != text.strip() or any(ord(c) < 32 for c in text) or any(
+        c in text for c in ":@,"
+    ):
+        raise argparse.ArgumentTypeError(
+            f"invalid user name {text!r}: no spaces around it, no ':', '@' or ','"
+        )
+    return text
+
+
+def _role(text: str) -> str:
+    if not text.strip() or "," in text or any(ord(c) < 32 for c in text):
+        raise argparse.ArgumentTypeError(f"invalid role {text!r}: no ',' and not empty")
+    return text.strip()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            raise UsageError(f"environment variable {args.password_env} is not set")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("the password must not be empty")
+    return password
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +230,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_revoke = apikey_commands.add_parser("revoke", parents=[common], help="revoke an API key")
     key_revoke.add_argument("key", help="the API key to revoke")
+
+    users = groups.add_parser("users", help="users that basic authentication accepts")
+    user_commands = users.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    user_add = user_commands.add_parser(
+        "add",
+        parents=[common],
+        help="add a user, or replace an existing user's password and roles",
+        description=(
+            "The password is read from the environment variable --password-env names, "
+            "else from one line of standard input, else asked for at the terminal. "
+            "The store keeps a salted PBKDF2 hash of it."
+        ),
+    )
+    user_add.add_argument("name", type=_user_name, help="user name, without a tenant")
+    user_add.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        type=_role,
+        help="a role of the user, which API scopes bind to (repeatable)",
+    )
+    user_add.add_argument(
+        "--password-env", metavar="VAR", help="read the password from this environment variable"
+    )
+    user_remove = user_commands.add_parser("remove", parents=[common], help="remove a user")
+    user_remove.add_argument("name", type=_user_name, help="user name")
+    user_commands.add_parser("list", parents=[common], help="list users and their roles")
 
     keys = groups.add_parser("keys", help="signing key pairs")
     keys_commands = keys.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -351,8 +411,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
         print(f"created {key} and {cert}", file=sys.stderr)
         return 0
-    create = command == ("apps", "create")
-    if create:
+    create = command in (("apps", "create"), ("users", "add"))
+    if command == ("apps", "create"):
         _check_tier(config_path, "application", args.tier)
     if command == ("apps", "subscribe"):
         _check_tier(config_path, "subscription", args.tier)
@@ -387,6 +447,21 @@ def run(args: argparse.Namespace) -> int:
         elif command == ("tokens", "revoke"):
             _revoke_token(registry, args.token)
             print("token revoked", file=sys.stderr)
+        elif command == ("users", "add"):
+            created = registry.set_user(args.name, _password(args), tuple(args.role))
+            roles = ", ".join(args.role) or "none"
+            state = "added" if created else "updated"
+            print(f"user {args.name} {state} (roles: {roles})", file=sys.stderr)
+        elif command == ("users", "remove"):
+            if not registry.remove_user(args.name):
+                raise UsageError(f"user {args.name!r} not found in the store")
+            print(f"user {args.name} removed", file=sys.stderr)
+        elif command == ("users", "list"):
+            users = registry.users()
+            if not users:
+                print("no users")
+            for name, roles in users:
+                print(f"{name}  roles={','.join(roles) or '-'}")
         elif command == ("apikeys", "issue"):
             print(registry.issue_api_key(args.name, validity=args.validity, key_type=args.key_type))
         elif command == ("apikeys", "revoke"):

@@ -54,6 +54,7 @@ API_FIELDS = (
     "throttling_tier",
     "cors",
     "resources",
+    "scopes",
 )
 REQUIRED_API_FIELDS = ("name", "context", "version")
 TOP_LEVEL_FIELDS = (
@@ -65,7 +66,8 @@ TOP_LEVEL_FIELDS = (
     "limits",
     "correlation",
 )
-SECURITY_SCHEMES = ("oauth2", "api_key")
+SECURITY_SCHEMES = ("oauth2", "basic_auth", "api_key")
+SCOPE_FIELDS = ("name", "roles")
 SEQUENCE_FIELDS = ("in_sequence", "out_sequence", "fault_sequence")
 
 _generations = itertools.count(1)
@@ -169,6 +171,9 @@ class ApiConfig:
     throttling_tier: str | None = None
     cors: CorsSettings = CorsSettings()
     resources: tuple[Resource, ...] = ()
+    # The API's scopes and the user roles bound to each, as the Publisher defines
+    # them; basic-auth callers pass a scope through a role.
+    scope_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def production_endpoint(self) -> Endpoint | None:
@@ -350,6 +355,7 @@ def _parse_api(
         throttling_tier=api_tier,
         cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors or CorsSettings()),
         resources=resources,
+        scope_roles=parse_scope_roles(file, owner, api.get("scopes")),
         out_sequence=sequences_of["out_sequence"],
         fault_sequence=sequences_of["fault_sequence"],
     )
@@ -373,6 +379,29 @@ def _sequence_field(
             f"{display_path(sequences.folder)} (found: {known})",
         )
     return sequence
+
+
+def parse_scope_roles(
+    file: str, owner: str, raw: Any
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Read an API's `scopes`: a list of `{name, roles}`, as the Publisher binds them."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(
+            f"{owner}: field 'scopes' must be a list of {{name, roles}} mappings, "
+            f"not {type(raw).__name__}",
+            file=file,
+            line=getattr(raw, "line", None),
+        )
+    found: dict[str, tuple[str, ...]] = {}
+    for index, entry in enumerate(raw, start=1):
+        reader = FieldReader(file, entry, f"{owner} scope {index}", SCOPE_FIELDS)
+        name = reader.string("name", required=True)
+        if name in found:
+            raise reader.error("name", f"{name!r} is defined twice")
+        found[name] = reader.string_list("roles")
+    return tuple(found.items())
 
 
 def _is_token(name: str) -> bool:

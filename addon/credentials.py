@@ -7,7 +7,9 @@ token among a few without revealing it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import string
 import uuid
@@ -47,3 +49,38 @@ def new_api_key() -> str:
     Without dots the gateway can never mistake it for a JWT.
     """
     return secrets.token_urlsafe(32)
+
+
+# PBKDF2-SHA256 for basic-auth passwords: a stored hash must resist guessing, so it is
+# slow on purpose; the gateway remembers a verified password in memory, so the cost
+# falls on the first request of each user, not on every one.
+PASSWORD_SCHEME = "pbkdf2_sha256"
+PASSWORD_ITERATIONS = 200_000
+
+
+def hash_password(password: str, *, iterations: int = PASSWORD_ITERATIONS) -> str:
+    """Return `scheme$iterations$salt$hash` for `password`, with a new random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return "$".join(
+        (
+            PASSWORD_SCHEME,
+            str(iterations),
+            base64.b64encode(salt).decode("ascii"),
+            base64.b64encode(digest).decode("ascii"),
+        )
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Return whether `password` matches a hash made by `hash_password`."""
+    try:
+        scheme, iterations, salt, expected = stored.split("$")
+        if scheme != PASSWORD_SCHEME:
+            return False
+        digest = hashlib.pbkdf2_hmac(
+            "sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations)
+        )
+        return hmac.compare_digest(digest, base64.b64decode(expected))
+    except ValueError:
+        return False

@@ -1,4 +1,4 @@
-"""The registered-application table: applications, subscriptions and access tokens.
+"""The registered-application table: applications, subscriptions, tokens and users.
 
 SQLite is the embedded default. The proxy reads through one read-only connection in
 autocommit mode, so each lookup is its own short transaction and sees a token issued or
@@ -29,11 +29,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .credentials import new_api_key, new_consumer_key, new_opaque_token, token_hash
+from .credentials import (
+    hash_password,
+    new_api_key,
+    new_consumer_key,
+    new_opaque_token,
+    token_hash,
+)
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Seconds between two checks that the proxy's database file is still the one it opened.
 FILE_CHECK_INTERVAL = 1.0
@@ -115,6 +121,16 @@ MIGRATIONS: dict[int, str] = {
             revoked_at INTEGER NOT NULL
         );
     """,
+    # Version 3: the users that basic authentication checks, with a salted PBKDF2
+    # hash of each password and the roles that scopes bind to.
+    3: """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            roles TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL
+        );
+    """,
 }
 
 
@@ -153,6 +169,19 @@ class TokenRecord:
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A basic-auth user: the stored password hash and the user's roles."""
+
+    name: str
+    password_hash: str
+    roles: tuple[str, ...]
+
+
+def _split_roles(text: str) -> tuple[str, ...]:
+    return tuple(role for role in text.split(",") if role)
 
 
 def _connect(path: Path, mode: str) -> sqlite3.Connection:
@@ -307,6 +336,15 @@ class TokenStore:
             self._CONSUMER_KEY_LOOKUP, (api_name, api_version, consumer_key)
         ).fetchone()
         return _record(row)
+
+    def lookup_user(self, name: str) -> UserRecord | None:
+        """Return the basic-auth user `name` with its password hash and roles."""
+        row = self._connection().execute(
+            "SELECT name, password_hash, roles FROM users WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        return UserRecord(row[0], row[1], _split_roles(row[2]))
 
     def jwt_revoked(self, jti: str) -> bool:
         """Return True when the JWT with this `jti` was revoked."""
@@ -563,6 +601,31 @@ class Registry:
                 (token_hash(token),),
             )
             return cursor.rowcount == 1
+
+    def set_user(self, name: str, password: str, roles: tuple[str, ...]) -> bool:
+        """Create user `name` or replace its password and roles; return True if new."""
+        with self._write() as conn:
+            existed = conn.execute(
+                "SELECT 1 FROM users WHERE name = ?", (name,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO users (name, password_hash, roles, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "password_hash = excluded.password_hash, roles = excluded.roles",
+                (name, hash_password(password), ",".join(roles), int(time.time())),
+            )
+        return existed is None
+
+    def remove_user(self, name: str) -> bool:
+        """Remove user `name`; return False when there is none."""
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM users WHERE name = ?", (name,))
+        return cursor.rowcount > 0
+
+    def users(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Return each user's name and roles, by name."""
+        rows = self._conn.execute("SELECT name, roles FROM users ORDER BY name")
+        return [(name, _split_roles(roles)) for name, roles in rows]
 
     def applications(self) -> list[ApplicationSummary]:
         """Return every application with its subscriptions and token summaries."""

@@ -232,6 +232,55 @@ def test_unknown_security_scheme_rejected(space):
     assert "field 'apiSecurity' contains unknown scheme 'oauth3'" in problem
 
 
+def test_41_basic_auth_and_scope_bindings(space):
+    """4.x api.yaml: `basic_auth` in securityScheme; scopes bind roles via `bindings`."""
+    folder = project(space, V41)
+    edit(folder / "api.yaml", "    - oauth2\n", "    - oauth2\n    - basic_auth\n")
+    edit(
+        folder / "api.yaml",
+        "  scopes: []\n",
+        "  scopes:\n"
+        "    - scope:\n"
+        "        name: menu:read\n"
+        "        displayName: menu:read\n"
+        "        bindings: [admin, Internal/subscriber]\n"
+        "      shared: false\n"
+        "    - scope: {name: open}\n",
+    )
+
+    [api] = load_config(space / "gateway.yaml").apis
+
+    assert api.security == ("oauth2", "basic_auth")
+    assert api.scope_roles == (
+        ("menu:read", ("admin", "Internal/subscriber")),
+        ("open", ()),
+    )
+
+
+def test_3x_swagger_scope_bindings(space):
+    """3.x swagger: scopes of the `default` scheme, roles from `x-scopes-bindings`."""
+    folder = project(space, V3)
+    edit(
+        folder / "Meta-information/swagger.yaml",
+        "          scopes: {}\n",
+        "          scopes:\n"
+        "            orders:read: read orders\n"
+        "            orders:any: anything\n"
+        "          x-scopes-bindings:\n"
+        "            orders:read: admin, clerk\n",
+    )
+    edit(
+        folder / "Meta-information/api.yaml",
+        "apiSecurity: oauth2,",
+        "apiSecurity: oauth2,basic_auth,",
+    )
+
+    [api] = load_config(space / "gateway.yaml").apis
+
+    assert "basic_auth" in api.security
+    assert api.scope_roles == (("orders:read", ("admin", "clerk")), ("orders:any", ()))
+
+
 def test_missing_policy_is_an_error(space):
     """WSO2's import fails when an attached policy cannot be found."""
     folder = project(space, V41)

@@ -71,7 +71,8 @@ def test_missing_database_exits_2(tmp_path):
 
 @pytest.mark.parametrize(
     "args", [(), ("apps",), ("apps", "create"), ("apps", "subscribe"), ("apps", "list"),
-             ("tokens",), ("tokens", "issue"), ("tokens", "revoke")]
+             ("tokens",), ("tokens", "issue"), ("tokens", "revoke"),
+             ("users",), ("users", "add"), ("users", "remove"), ("users", "list")]
 )
 def test_every_command_has_help(tmp_path, args):
     result = subprocess.run(
@@ -109,3 +110,22 @@ def test_list_shows_api_key_fingerprints(tmp_path):
     assert "  api key sha256:" in listed
     assert "active" in listed
     assert key not in listed
+
+
+def test_users_add_reads_password_from_stdin_or_env(tmp_path):
+    """`users add` never takes the password as an argument; the list shows roles only."""
+    command = [sys.executable, "-m", "addon", "users", "add", "alice", "--role", "HR",
+               "--db", str(tmp_path / "t.db"), "--config", str(ROOT / "gateway.yaml")]
+    added = subprocess.run(command, cwd=ROOT, input="wonderland\n", capture_output=True,
+                           text=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    assert "user alice added (roles: HR)" in added.stderr
+
+    missing = cli(tmp_path, "users", "add", "bob", "--password-env", "NO_SUCH_VARIABLE_SET")
+    assert missing.returncode == 2
+    assert "NO_SUCH_VARIABLE_SET is not set" in missing.stderr
+
+    listed = cli(tmp_path, "users", "list")
+    assert listed.stdout == "alice  roles=HR\n"
+    assert "wonderland" not in listed.stdout
+    assert cli(tmp_path, "users", "remove", "nobody").returncode == 2

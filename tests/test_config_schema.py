@@ -75,6 +75,22 @@ def load(tmp_path: Path, text: str):
             "names environment variable 'NO_SUCH_VARIABLE_SET', which is not set",
         ),
         (
+            "    scopes: read\n",
+            "API 'Orders': field 'scopes' must be a list of {name, roles} mappings",
+        ),
+        (
+            "    scopes:\n      - name: read\n        role: [admin]\n",
+            "API 'Orders' scope 1: field 'role' is unknown",
+        ),
+        (
+            "    scopes:\n      - name: read\n      - name: read\n",
+            "API 'Orders' scope 2: field 'name' 'read' is defined twice",
+        ),
+        (
+            "    scopes:\n      - roles: [admin]\n",
+            "API 'Orders' scope 1: field 'name' is missing",
+        ),
+        (
             "    cors:\n      allow_origin: ['*']\n",
             "API 'Orders' cors: field 'allow_origin' is unknown",
         ),

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from addon.credentials import token_hash
+from addon.credentials import token_hash, verify_password
 from addon import store as store_module
 from addon.store import (
     SCHEMA_VERSION,
@@ -131,3 +131,21 @@ def test_reader_checks_file_at_most_once_a_second(db, monkeypatch):
     for _ in range(100):
         store.lookup(token_hash("unknown"), "Api", "1.0.0")
     assert calls == []
+
+
+def test_user_passwords_are_stored_as_salted_hashes(tmp_path):
+    """Basic-auth users: the store keeps a PBKDF2 hash per user, never the password."""
+    path = tmp_path / "gateway.db"
+    with Registry(path, create=True) as registry:
+        assert registry.set_user("alice", "wonderland", ("hr", "admin")) is True
+        assert registry.set_user("alice", "looking-glass", ("hr",)) is False
+        assert registry.users() == [("alice", ("hr",))]
+
+    assert b"looking-glass" not in path.read_bytes()
+    record = TokenStore(path).lookup_user("alice")
+    assert record is not None and record.roles == ("hr",)
+    assert verify_password("looking-glass", record.password_hash)
+    assert not verify_password("wonderland", record.password_hash)
+    with Registry(path) as registry:
+        assert registry.remove_user("alice") is True
+        assert registry.remove_user("alice") is False

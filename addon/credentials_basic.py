@@ -1,0 +1,193 @@
+"""Basic authentication of callers, as WSO2's BasicAuthAuthenticator does it.
+
+An API whose `security` lists `basic_auth` accepts `Authorization: Basic
+base64(user:password)` (or the API's `auth_header`). Facts from the authenticator:
+
+- The header is split on commas; the part whose first word is exactly `Basic` (with
+  that case) carries the credential. The other parts survive, joined with commas, and
+  the Basic part leaves the header before the password is checked, unless the gateway
+  keeps the header outbound.
+- A part that is not base64, or decodes to text without a `:`, is 900901. The user
+  name may carry the tenant, `alice@carbon.super`; any other tenant is 900908.
+- A wrong password or an unknown user is 900901 with the description
+  `Invalid Credentials`.
+- Scopes bind to roles. A resource with scopes admits the caller through one scope that
+  the API defines and that binds no role or one of the user's roles, compared without
+  regard to case. Otherwise the code is 900910, `Scope validation failed`.
+  Every user also has the role `Internal/everyone`, as in WSO2's user store.
+- The caller has no application and no subscription: the application is
+  `BasicAuthApplication`, the tier `Unauthenticated`, the key type PRODUCTION, and the
+  user name is both the end user and the throttling key.
+
+Users live in the store with a salted PBKDF2 hash of their password
+(`python -m addon users add`). Verifying such a hash is slow by design, so a verified
+password is remembered in memory, keyed by the stored hash and an HMAC of the password
+under a key of this process: a changed password or removed user is seen on the next
+request, and the cache never holds a password.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import secrets
+import sqlite3
+
+from .auth import (
+    INVALID_CREDENTIALS,
+    INVALID_SCOPE,
+    RESOURCE_FORBIDDEN,
+    AuthFailure,
+    AuthRequest,
+    AuthResult,
+    store_failure,
+    unsubscribed_caller,
+)
+from .context import MessageContext
+from .credentials import verify_password
+
+SEGMENT_SCHEME = "Basic"
+TENANT = "carbon.super"
+APPLICATION_NAME = "BasicAuthApplication"
+EVERYONE_ROLE = "Internal/everyone"
+# Remembered verifications; beyond this many the cache starts over.
+CACHE_LIMIT = 1024
+
+_CACHE_KEY = secrets.token_bytes(32)
+# (user name, stored password hash) -> HMAC of the password that matched it.
+_verified: dict[tuple[str, str], bytes] = {}
+
+
+class BasicAuthenticator:
+    """User name and password against the store's users; roles against scopes."""
+
+    scheme = "basic_auth"
+
+    def authenticate(
+        self, ctx: MessageContext, request: AuthRequest
+    ) -> AuthResult | None:
+        header_name = request.api.auth_header
+        header = ctx.headers.get(header_name)
+        if not isinstance(header, str) or SEGMENT_SCHEME not in header:
+            ctx.record("auth", f"no Basic credentials in {header_name}")
+            return None
+        segment, remaining = split_basic(header)
+        if segment is None:
+            ctx.record("auth", f"no Basic credentials in {header_name}")
+            return None
+        if not request.keep_auth_header:
+            if remaining.strip():
+                ctx.headers.set(header_name, remaining)
+                ctx.headers.remove_excess(header_name)
+            else:
+                ctx.headers.remove(header_name, excess=True)
+
+        credentials = decode(segment)
+        if credentials is None:
+            ctx.record("auth", f"Basic credentials are not base64 user:password: {INVALID_CREDENTIALS}")
+            raise invalid()
+        name, password = credentials
+        user, tenant = tenant_user(name)
+        if tenant != TENANT:
+            ctx.record("auth", f"user {name} is of tenant {tenant}, not {TENANT}: {RESOURCE_FORBIDDEN}")
+            raise AuthFailure(RESOURCE_FORBIDDEN, "Resource forbidden ")
+        try:
+            record = request.store.lookup_user(user)
+        except sqlite3.Error as e:
+            ctx.record("auth", f"store lookup failed: {e}")
+            raise store_failure() from e
+        if record is None or not _password_matches(user, password, record.password_hash):
+            reason = "unknown user" if record is None else "wrong password for user"
+            ctx.record("auth", f"{reason} {user}: {INVALID_CREDENTIALS}")
+            raise invalid()
+
+        roles = record.roles + (EVERYONE_ROLE,)
+        if not scopes_allow(request, roles):
+            ctx.record(
+                "auth",
+                f"user {user} (roles {', '.join(roles)}) has no role of the scopes "
+                f"{', '.join(request.resource.scopes)}: {INVALID_SCOPE}",
+            )
+            raise AuthFailure(INVALID_SCOPE, "Scope validation failed")
+
+        end_user = f"{user}@{TENANT}"
+        # The log and the trace name the user where other kinds show a fingerprint.
+        ctx.properties["gateway.token_fingerprint"] = f"user:{end_user}"
+        ctx.record("auth", f"basic auth user {end_user} accepted (tier Unauthenticated)")
+        return AuthResult(
+            unsubscribed_caller(APPLICATION_NAME, end_user),
+            f"user:{end_user}",
+            kind="basic",
+            end_user=end_user,
+            throttle_id=end_user,
+        )
+
+
+def split_basic(value: str) -> tuple[str | None, str]:
+    """Return the `Basic ...` part of an Authorization value and the other parts."""
+    segment = None
+    remaining = []
+    for part in value.split(","):
+        part = part.strip()
+        if part.split(" ")[0] == SEGMENT_SCHEME:
+            segment = part
+        else:
+            remaining.append(part)
+    return segment, ",".join(remaining)
+
+
+def decode(segment: str) -> tuple[str, str] | None:
+    """Return the user name and password of a `Basic ...` part, or None if malformed."""
+    encoded = segment[len(SEGMENT_SCHEME) + 1 :].strip()
+    try:
+        text = binascii.a2b_base64(encoded.encode("ascii"), strict_mode=True).decode(
+            "utf-8"
+        )
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    name, sep, password = text.partition(":")
+    if not sep:
+        return None
+    return name, password
+
+
+def tenant_user(name: str) -> tuple[str, str]:
+    """Split `alice@tenant` into the user and the tenant; no tenant means carbon.super."""
+    user, sep, tenant = name.rpartition("@")
+    if not sep:
+        return name, TENANT
+    return user, tenant
+
+
+def scopes_allow(request: AuthRequest, roles: tuple[str, ...]) -> bool:
+    """Return whether the user's roles pass one of the elected resource's scopes."""
+    required = request.resource.scopes
+    if not required:
+        return True
+    bound = dict(request.api.scope_roles)
+    user_roles = {role.lower() for role in roles}
+    for scope in required:
+        if scope not in bound:
+            continue
+        scope_roles = bound[scope]
+        if not scope_roles or any(role.lower() in user_roles for role in scope_roles):
+            return True
+    return False
+
+
+def invalid() -> AuthFailure:
+    return AuthFailure(INVALID_CREDENTIALS, "Invalid Credentials")
+
+
+def _password_matches(user: str, password: str, stored: str) -> bool:
+    mark = hmac.new(_CACHE_KEY, password.encode("utf-8"), hashlib.sha256).digest()
+    known = _verified.get((user, stored))
+    if known is not None and hmac.compare_digest(known, mark):
+        return True
+    if not verify_password(password, stored):
+        return False
+    if len(_verified) >= CACHE_LIMIT:
+        _verified.clear()
+    _verified[(user, stored)] = mark
+    return True
