@@ -38,6 +38,7 @@ AUTH_HEADER = "Authorization"
 UNCLASSIFIED_FAILURE = "900900"
 INVALID_CREDENTIALS = "900901"
 MISSING_CREDENTIALS = "900902"
+INCORRECT_TOKEN_TYPE = "900905"
 API_BLOCKED = "900907"
 RESOURCE_FORBIDDEN = "900908"
 SUBSCRIPTION_INACTIVE = "900909"
@@ -47,6 +48,7 @@ MESSAGES = {
     UNCLASSIFIED_FAILURE: "Unclassified Authentication Failure",
     INVALID_CREDENTIALS: "Invalid Credentials",
     MISSING_CREDENTIALS: "Missing Credentials",
+    INCORRECT_TOKEN_TYPE: "Incorrect Access Token Type is provided",
     API_BLOCKED: "The requested API is temporarily blocked",
     RESOURCE_FORBIDDEN: "Resource forbidden ",
     SUBSCRIPTION_INACTIVE: "The subscription to the API is inactive",
@@ -267,6 +269,19 @@ def check_subscription(record: TokenRecord, key_type: str, fail: Any) -> None:
         raise fail(API_BLOCKED)
     if state in ("ON_HOLD", "REJECTED"):
         raise fail(SUBSCRIPTION_INACTIVE)
+
+
+def has_required_token_type(resource: Resource, user_token: bool) -> bool:
+    """Return whether the token's type suits the resource's auth type (hasTokenRequiredAuthLevel).
+
+    A resource of auth type Application takes application tokens only, one of auth type
+    Application User takes user tokens only, and the others take both.
+    """
+    if resource.auth_type == "Application":
+        return not user_token
+    if resource.auth_type == "Application User":
+        return user_token
+    return True
 
 
 def has_scope(resource: Resource, scopes: tuple[str, ...]) -> bool:

@@ -194,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a scope the token grants; repeat for several",
     )
     issue.add_argument(
+        "--user",
+        type=_user_name,
+        help="issue a user token of this end user, as the password grant does "
+        "(default: an application token, as the client credentials grant issues)",
+    )
+    issue.add_argument(
         "--key",
         help="private key that signs a --jwt token (default: keys/wso2carbon.key beside the config)",
     )
@@ -348,6 +354,7 @@ def _issue_jwt(args: argparse.Namespace, registry: Registry, config_path: Path) 
         key_type=args.key_type,
         scopes=tuple(args.scope),
         validity=args.validity,
+        user=args.user,
     )
 
 
@@ -442,6 +449,7 @@ def run(args: argparse.Namespace) -> int:
                     validity=args.validity,
                     key_type=args.key_type,
                     scopes=tuple(args.scope),
+                    user=args.user,
                 )
             print(token)
         elif command == ("tokens", "revoke"):

@@ -180,9 +180,24 @@ def validate_jwt(ctx: MessageContext, request: AuthRequest, token: str) -> AuthR
         scopes=scopes,
         claims=claims,
         consumer_key=consumer_key,
-        end_user=str(claims.get("sub") or record.application_owner),
+        end_user=_end_user(claims, record.application_owner),
         throttle_id=str(record.application_id),
     )
+
+
+def _end_user(claims: dict[str, Any], owner: str) -> str:
+    """Return the end user as WSO2's gateway derives it from the `aut` claim.
+
+    An application token's end user is the application owner, a user token's is its
+    subject; both get the tenant. Without `aut` the subject is taken as it is.
+    """
+    kind = claims.get("aut")
+    if kind == "APPLICATION":
+        return f"{owner}@carbon.super"
+    subject = str(claims.get("sub") or owner)
+    if kind == "APPLICATION_USER" and "@" not in subject:
+        return f"{subject}@carbon.super"
+    return subject
 
 
 def _scopes(value: Any) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ header outbound (WSO2's `enable_outbound_auth_header`, here the option
 from __future__ import annotations
 
 from .auth import (
+    INCORRECT_TOKEN_TYPE,
     INVALID_CREDENTIALS,
     INVALID_SCOPE,
     AuthFailure,
@@ -20,6 +21,7 @@ from .auth import (
     access_failure,
     check_subscription,
     extract_bearer,
+    has_required_token_type,
     has_scope,
     lookup_by_hash,
 )
@@ -88,21 +90,31 @@ def _validate_opaque(
         )
         return access_failure(api, code)
 
+    # The key manager checks the token type before the subscription.
+    if not has_required_token_type(request.resource, bool(record.user_name)):
+        kind = "user" if record.user_name else "application"
+        ctx.record(
+            "auth",
+            f"{kind} token {fingerprint} on a resource of auth type "
+            f"{request.resource.auth_type}: {INCORRECT_TOKEN_TYPE}",
+        )
+        raise access_failure(api, INCORRECT_TOKEN_TYPE)
     check_subscription(record, record.key_type, fail)
     if not has_scope(request.resource, record.scopes):
         raise fail(INVALID_SCOPE)
 
+    user = f", user {record.user_name}" if record.user_name else ""
     ctx.record(
         "auth",
         f"opaque token {fingerprint} of application {record.application_name} "
-        f"({record.key_type}, tier {record.subscription_tier}) accepted",
+        f"({record.key_type}, tier {record.subscription_tier}{user}) accepted",
     )
     return AuthResult(
         record,
         fingerprint,
         kind="oauth",
         scopes=record.scopes,
-        end_user=record.application_owner,
+        end_user=record.user_name or record.application_owner,
         throttle_id=str(record.application_id),
     )
 

@@ -234,7 +234,8 @@ def _set_auth_properties(ctx: MessageContext, auth: AuthResult) -> None:
     ctx.properties["AM_KEY_TYPE"] = record.key_type
     ctx.properties["api.ut.application.name"] = record.application_name
     ctx.properties["api.ut.application.id"] = str(record.application_id)
-    ctx.properties["api.ut.userId"] = record.application_owner
+    # WSO2 sets the authentication context's user name: the end user of the token.
+    ctx.properties["api.ut.userId"] = auth.end_user or record.application_owner
     if auth.consumer_key:
         ctx.properties["api.ut.consumerKey"] = auth.consumer_key
 

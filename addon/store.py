@@ -122,8 +122,10 @@ MIGRATIONS: dict[int, str] = {
         );
     """,
     # Version 3: the users that basic authentication checks, with a salted PBKDF2
-    # hash of each password and the roles that scopes bind to.
+    # hash of each password and the roles that scopes bind to. Also the end user of
+    # each access token, NULL for an application token (client credentials grant).
     3: """
+        ALTER TABLE access_tokens ADD COLUMN user_name TEXT;
         CREATE TABLE users (
             name TEXT PRIMARY KEY,
             password_hash TEXT NOT NULL,
@@ -166,6 +168,8 @@ class TokenRecord:
     subscription_tier: str | None
     subscription_state: str | None
     application_uuid: str = ""
+    # The end user of a user token; empty for an application token.
+    user_name: str = ""
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
@@ -210,7 +214,8 @@ class TokenStore:
 
     _LOOKUP = """
         SELECT t.application_id, a.name, a.tier, a.owner, t.key_type, t.scopes,
-               t.issued_at, t.expires_at, t.revoked, s.tier, s.state, a.uuid
+               t.issued_at, t.expires_at, t.revoked, s.tier, s.state, a.uuid,
+               t.user_name
         FROM access_tokens AS t
         JOIN applications AS a ON a.id = t.application_id
         LEFT JOIN subscriptions AS s
@@ -291,7 +296,7 @@ class TokenStore:
 
     _API_KEY_LOOKUP = """
         SELECT k.application_id, a.name, a.tier, a.owner, k.key_type, '',
-               k.issued_at, k.expires_at, k.revoked, s.tier, s.state, a.uuid
+               k.issued_at, k.expires_at, k.revoked, s.tier, s.state, a.uuid, ''
         FROM api_keys AS k
         JOIN applications AS a ON a.id = k.application_id
         LEFT JOIN subscriptions AS s
@@ -302,7 +307,7 @@ class TokenStore:
 
     _CONSUMER_KEY_LOOKUP = """
         SELECT c.application_id, a.name, a.tier, a.owner, c.key_type, '',
-               c.created_at, 0, 0, s.tier, s.state, a.uuid
+               c.created_at, 0, 0, s.tier, s.state, a.uuid, ''
         FROM consumer_keys AS c
         JOIN applications AS a ON a.id = c.application_id
         LEFT JOIN subscriptions AS s
@@ -380,6 +385,7 @@ def _record(row: tuple | None) -> TokenRecord | None:
         subscription_tier=row[9],
         subscription_state=row[10],
         application_uuid=row[11] or "",
+        user_name=row[12] or "",
     )
 
 
@@ -575,9 +581,15 @@ class Registry:
         validity: int = 3600,
         key_type: str = "PRODUCTION",
         scopes: tuple[str, ...] = (),
+        user: str | None = None,
         now: float | None = None,
     ) -> str:
-        """Issue a new opaque token for `application` and return it."""
+        """Issue a new opaque token for `application` and return it.
+
+        Without `user` it is an application token, as the client credentials grant
+        issues. With `user` it is a user token of that end user, as from the password
+        grant.
+        """
         if key_type not in KEY_TYPES:
             raise StoreError(f"invalid key type {key_type!r}")
         app_id = self._application_id(application)
@@ -586,10 +598,10 @@ class Registry:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO access_tokens "
-                "(token_hash, application_id, key_type, scopes, issued_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "(token_hash, application_id, key_type, scopes, issued_at, expires_at, "
+                "user_name) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (token_hash(token), app_id, key_type, " ".join(scopes), issued,
-                 issued + validity),
+                 issued + validity, user),
             )
         return token
 

@@ -42,15 +42,20 @@ def issue_jwt(
     key_type: str = "PRODUCTION",
     scopes: tuple[str, ...] = (),
     validity: int = 3600,
+    user: str | None = None,
     now: float | None = None,
 ) -> str:
-    """Sign and return a JWT access token for `application`; the store keeps no copy."""
+    """Sign and return a JWT access token for `application`; the store keeps no copy.
+
+    With `user` it is a user token of that end user (`aut` APPLICATION_USER), else an
+    application token whose subject is the application owner.
+    """
     consumer_key = registry.consumer_key(application, key_type)
     owner = registry.application_owner(application)
     issued = int(time.time() if now is None else now)
     claims = {
-        "sub": owner,
-        "aut": "APPLICATION",
+        "sub": user or owner,
+        "aut": "APPLICATION_USER" if user else "APPLICATION",
         "aud": consumer_key,
         "nbf": issued,
         "azp": consumer_key,
