@@ -12,7 +12,7 @@ and `apictl import api` reads. Both shapes are read, as YAML or JSON:
   version, `endpointConfig` as a mapping, `securityScheme` as a list,
   `apiThrottlingPolicy`, and `operations` with `verb`, `authType`, `throttlingPolicy`,
   `scopes` and (4.1+) `operationPolicies`. 4.0 lists its sequences in
-  `mediationPolicies`.
+  `mediationPolicies`. `maxTps` (`production`, `sandbox`) sets the backend hard limit.
 
 WSO2's publisher appends `/{version}` to a context without a `{version}` placeholder,
 and an unquoted `version: 1.10` is the string `1.10` to WSO2, so versions are read as
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from .access_rate import MaxTps, parse_max_tps
 from .apictl_policies import PolicyBuilder, load_project_sequence, sequences_v40
 from .config import ApiConfig, Endpoint, parse_yaml, redact_url
 from .errors import ConfigError
@@ -479,6 +480,9 @@ class _ApiReader:
             resources=resources,
             scope_roles=scope_roles,
             sequences=sequences,
+            max_tps=parse_max_tps(
+                doc.shown, f"API {name!r}", data.get("maxTps"), "maxTps"
+            ),
         )
 
     # Shared fields ------------------------------------------------------------------
@@ -500,6 +504,7 @@ class _ApiReader:
         resources: tuple[Resource, ...],
         scope_roles: tuple[tuple[str, tuple[str, ...]], ...],
         sequences: dict[str, Sequence],
+        max_tps: MaxTps | None = None,
     ) -> ApiConfig:
         doc = self.doc
         production, sandbox = endpoints
@@ -547,6 +552,7 @@ class _ApiReader:
             scope_roles=scope_roles,
             out_sequence=sequences.get("response"),
             fault_sequence=sequences.get("fault"),
+            max_tps=max_tps,
         )
 
     def _version(self, holder: Any, key: str) -> str:

@@ -289,20 +289,26 @@ def has_scope(resource: Resource, scopes: tuple[str, ...]) -> bool:
     return not resource.scopes or any(scope in scopes for scope in resource.scopes)
 
 
-def anonymous(ctx: MessageContext) -> AuthResult:
-    """Build the caller of a resource with auth type None, as handleNoAuthentication does.
+def client_address(ctx: MessageContext) -> str:
+    """Return the client's address as WSO2's GatewayUtils.getClientIp picks it.
 
-    The throttling key is the client address: the first `X-Forwarded-For` entry, else
-    the connection's address.
+    That is the first `X-Forwarded-For` entry, else the connection's address.
     """
     forwarded = ctx.headers.get("X-Forwarded-For")
     client = ""
     if isinstance(forwarded, str) and forwarded.strip():
         client = forwarded.split(",")[0].strip()
-    client = client or str(ctx.properties.get("REMOTE_ADDR", ""))
+    return client or str(ctx.properties.get("REMOTE_ADDR", ""))
+
+
+def anonymous(ctx: MessageContext) -> AuthResult:
+    """Build the caller of a resource with auth type None, as handleNoAuthentication does.
+
+    The throttling key is the client address (see client_address).
+    """
     record = unsubscribed_caller("anonymous", "anonymous")
     return AuthResult(
-        record, "-", kind="none", end_user="anonymous", throttle_id=client
+        record, "-", kind="none", end_user="anonymous", throttle_id=client_address(ctx)
     )
 
 

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .access_rate import MaxTps, parse_max_tps
+from .blocking import BlockingConditions, check_api_contexts, parse_blocking_conditions
 from .errors import ConfigError, ConfigErrors
 from .fields import FieldReader
 from .mediation.library import SequenceLibrary, display_path
@@ -52,6 +54,7 @@ API_FIELDS = (
     "auth_header",
     "api_key_header",
     "throttling_tier",
+    "max_tps",
     "cors",
     "resources",
     "scopes",
@@ -65,6 +68,7 @@ TOP_LEVEL_FIELDS = (
     "backend_jwt",
     "limits",
     "correlation",
+    "blocking_conditions",
 )
 SECURITY_SCHEMES = ("oauth2", "basic_auth", "api_key")
 SCOPE_FIELDS = ("name", "roles")
@@ -181,6 +185,7 @@ class ApiConfig:
         return self.endpoint
     out_sequence: Sequence | None = None
     fault_sequence: Sequence | None = None
+    max_tps: MaxTps | None = None
 
     @property
     def full_context(self) -> str:
@@ -226,6 +231,7 @@ class GatewayConfig:
     backend_jwt: BackendJwtSettings = BackendJwtSettings()
     limits: Limits = Limits()
     correlation: CorrelationSettings = CorrelationSettings()
+    blocking: BlockingConditions = BlockingConditions()
 
     def describe(self) -> str:
         """Return a one-line summary of the loaded APIs and sequences."""
@@ -358,6 +364,7 @@ def _parse_api(
         scope_roles=parse_scope_roles(file, owner, api.get("scopes")),
         out_sequence=sequences_of["out_sequence"],
         fault_sequence=sequences_of["fault_sequence"],
+        max_tps=parse_max_tps(file, owner, api.get("max_tps")),
     )
 
 
@@ -536,6 +543,9 @@ def check_config(
     backend_jwt = section(parse_backend_jwt, shown, base, document.get("backend_jwt"))
     limits = section(parse_limits, shown, document.get("limits"))
     correlation = section(parse_correlation, shown, document.get("correlation"))
+    blocking = section(
+        parse_blocking_conditions, shown, document.get("blocking_conditions")
+    )
     if cors is None or tiers is None:
         # The APIs are checked against these sections; without them, stop here.
         return None, [*sequence_errors, *errors]
@@ -573,6 +583,10 @@ def check_config(
         for key in keys:
             seen[key] = api
         apis.append(api)
+    if blocking is not None and len(apis) == len(apis_raw):
+        # Checked only when every API loaded: a broken API would look unserved.
+        served = {api.full_context: api.name for api in apis}
+        errors.extend(check_api_contexts(shown, blocking, served))
     if sequence_errors or errors:
         return None, [*sequence_errors, *errors]
     config = GatewayConfig(
@@ -587,6 +601,7 @@ def check_config(
         backend_jwt=backend_jwt,
         limits=limits,
         correlation=correlation,
+        blocking=blocking,
     )
     return config, []
 

@@ -168,6 +168,7 @@ class Gateway:
             keep_auth_header=options.gateway_outbound_auth_header,
             backend_jwt=signer,
             counters=self.runtime.counters,
+            access_rates=self.runtime.access_rates,
         )
 
     def reload(self) -> GatewayConfig:

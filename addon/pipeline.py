@@ -2,7 +2,8 @@
 
 dispatch (which API) -> edge checks that need the API -> CORS handler (which resource;
 404/405; preflight answered) -> authenticate (which application; the token leaves its
-header; backend JWT added) -> throttle -> in-sequence (the API's mediation) -> endpoint
+header; backend JWT added) -> throttle (blocking conditions, quotas, burst limits,
+backend hard limit) -> in-sequence (the API's mediation) -> endpoint
 (by key type, `{uri.var.x}`) -> endpoint security -> route (the backend URL). Each stage
 records what it decided in the message context's trace. A stage that rejects the request
 raises GatewayError. This module does not depend on mitmproxy.
@@ -14,9 +15,11 @@ import re
 from dataclasses import dataclass, field
 
 from . import dispatch, edge
+from .access_rate import AccessRateController
 from .answer import no_matching_api
-from .auth import AuthFailure, AuthResult, authenticate
+from .auth import AuthFailure, AuthResult, authenticate, client_address
 from .backend_jwt import BackendJwtSigner
+from .blocking import BlockingKeys, blocked, unmapped, with_tenant
 from .config import ApiConfig, Endpoint, GatewayConfig
 from .context import MessageContext
 from .cors import is_preflight, set_cors_properties
@@ -26,7 +29,13 @@ from .mediation.runner import mediate_request
 from .resources import Resource
 from .route import backend_path, backend_url
 from .store import TokenStore
-from .throttle import CounterStore, InMemoryCounters, levels_for, throttle
+from .throttle import (
+    CounterStore,
+    InMemoryCounters,
+    hard_limit_for,
+    levels_for,
+    throttle,
+)
 
 # Characters that would end a header line or the request line early.
 _FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\0]")
@@ -48,6 +57,7 @@ class Runtime:
     keep_auth_header: bool = False
     backend_jwt: BackendJwtSigner | None = None
     counters: CounterStore = field(default_factory=InMemoryCounters)
+    access_rates: AccessRateController = field(default_factory=AccessRateController)
 
 
 @dataclass(slots=True)
@@ -193,6 +203,7 @@ def _throttle(
     count: bool = True,
 ) -> None:
     record = auth.record
+    _check_blocking(config, ctx, auth)
     now = ctx.started
     levels = levels_for(
         config,
@@ -206,7 +217,36 @@ def _throttle(
         now,
         ctx,
     )
-    throttle(ctx, runtime.counters, levels, now, count=count)
+    throttle(
+        ctx,
+        runtime.counters,
+        levels,
+        now,
+        count=count,
+        rates=runtime.access_rates,
+        hard_limit=hard_limit_for(api, record.key_type),
+    )
+
+
+def _check_blocking(
+    config: GatewayConfig, ctx: MessageContext, auth: AuthResult
+) -> None:
+    """Raise the 403 of the first blocking condition the request matches."""
+    if not config.blocking.active:
+        return
+    record = auth.record
+    application = None
+    if not auth.anonymous:
+        application = f"{record.application_owner}:{record.application_name}"
+    keys = BlockingKeys(
+        api_context=str(ctx.properties.get("REST_API_CONTEXT", "")),
+        application=application,
+        user=with_tenant(auth.end_user or record.application_owner),
+        client_ip=unmapped(client_address(ctx)),
+    )
+    condition = config.blocking.match(keys)
+    if condition is not None:
+        raise blocked(ctx, condition, keys)
 
 
 def _set_api_properties(

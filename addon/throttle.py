@@ -12,6 +12,14 @@ Facts from carbon-apimgt `ThrottleHandler` and `APIThrottleConstants`:
   (subscription) or 900803 (application), message `Message throttled out`,
   description `You have exceeded your quota .You can access API after <time> UTC`
   (WSO2's odd ` .`), `Retry-After` as an HTTP date, answered by `_throttle_out_handler_`.
+- Burst control follows each level's quota: subscription, subscription burst,
+  application, application burst. Over a burst limit: 429 with 900807 (subscription,
+  `You have exceeded your quota`) or 900809 (application, `You have exceeded your
+  application burst limit quota`), without a next access time or `Retry-After`.
+- A subscription over its quota or burst limit that does not stop on quota reach lets
+  the call through at once: no later level is checked and nothing is counted.
+- The backend hard limit comes last: 503 with 900801, `API Limit Reached`, `API not
+  accepting requests`, without `Retry-After`.
 
 The windows are aligned on the epoch, as the Traffic Manager's time-batch windows are:
 a one-minute window runs from one full minute to the next, so the next access time is
@@ -27,6 +35,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Protocol
 
+from .access_rate import AccessRateController, Decision
 from .config import ApiConfig, GatewayConfig
 from .context import MessageContext
 from .errors import GatewayError
@@ -54,6 +63,24 @@ REASONS = {
     "APPLICATION_LIMIT_EXCEEDED": "900803",
     "SUBSCRIPTION_LIMIT_EXCEEDED": "900804",
 }
+
+# The burst check that follows each quota: (reason, code, description).
+BURST_REASONS = {
+    "SUBSCRIPTION_LIMIT_EXCEEDED": (
+        "SUBSCRIPTION_BURST_LIMIT_EXCEED",
+        "900807",
+        "You have exceeded your quota",
+    ),
+    # NOTE: only the code is confirmed (APIThrottleConstants). The ThrottleHandler code
+    # that checks this level was not read, so the description, the place right after
+    # the application quota and the missing next access time are unverified.
+    "APPLICATION_LIMIT_EXCEEDED": (
+        "APPLICATION_BURST_LIMIT_EXCEED",
+        "900809",
+        "You have exceeded your application burst limit quota",
+    ),
+}
+HARD_LIMIT_CODE = "900801"
 
 
 class CounterStore(Protocol):
@@ -181,6 +208,24 @@ def levels_for(
     return levels
 
 
+@dataclass(frozen=True, slots=True)
+class HardLimit:
+    """The backend hard limit of one request: its key and requests per second."""
+
+    key: str
+    requests: int
+
+
+def hard_limit_for(api: ApiConfig, key_type: str) -> HardLimit | None:
+    """Return the API's hard limit for `key_type`, counted per API and key type."""
+    if api.max_tps is None:
+        return None
+    requests = api.max_tps.for_key_type(key_type)
+    if requests is None:
+        return None
+    return HardLimit(f"hard:{api.full_context}:{api.version}:{key_type}", requests)
+
+
 def throttle(
     ctx: MessageContext,
     counters: CounterStore,
@@ -188,41 +233,152 @@ def throttle(
     now: float,
     *,
     count: bool = True,
+    rates: AccessRateController | None = None,
+    hard_limit: HardLimit | None = None,
 ) -> None:
-    """Count the request, or raise the throttle-out error of the first level over its limit.
+    """Count the request, or raise the throttle-out error of the first limit it is over.
 
-    With `count` False (a dry run) the limits are checked but nothing is counted.
+    `rates` keeps the burst and hard limit windows; they count an allowed access at
+    once, as Synapse does. With `count` False (a dry run) the limits are checked but
+    nothing is counted.
     """
+    rates = rates if rates is not None else AccessRateController()
+    bursts: list[tuple[Level, Decision]] = []
     for level in levels:
-        used = counters.count(level.key, level.window_start)
         tier = level.tier
         assert tier.requests is not None
-        if used < tier.requests:
+        if counters.count(level.key, level.window_start) >= tier.requests:
+            if _lets_through(ctx, level, "quota"):
+                return
+            raise throttled_out(ctx, level)
+        if tier.burst is None:
             continue
-        if (
-            level.reason == "SUBSCRIPTION_LIMIT_EXCEEDED"
-            and not tier.stop_on_quota_reach
-        ):
-            ctx.record(
-                "throttle", f"subscription tier {tier.name} over quota, let through"
-            )
-            continue
-        raise throttled_out(ctx, level)
-    if not count:
-        if levels:
-            usage = _usage(counters, levels)
-            ctx.record("throttle", f"within limits, not counted (dry run): {usage}")
-        return
-    counters.add([(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels])
-    if levels:
-        ctx.record("throttle", f"counted: {_usage(counters, levels)}")
+        decision = rates.can_access(
+            _burst_key(level),
+            tier.burst.requests,
+            tier.burst.window_seconds,
+            now,
+            count=count,
+        )
+        if not decision.allowed:
+            if _lets_through(ctx, level, "burst limit"):
+                return
+            raise burst_out(ctx, level, decision)
+        bursts.append((level, decision))
+    limited = None
+    if hard_limit is not None:
+        limited = rates.can_access(
+            hard_limit.key, hard_limit.requests, 1, now, count=count
+        )
+        if not limited.allowed:
+            raise hard_limit_out(ctx, hard_limit, limited)
+    if count:
+        counters.add(
+            [(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels]
+        )
+    usage = _usage(counters, levels, bursts, hard_limit, limited)
+    if usage:
+        verdict = "counted" if count else "within limits, not counted (dry run)"
+        ctx.record("throttle", f"{verdict}: {usage}")
 
 
-def _usage(counters: CounterStore, levels: list[Level]) -> str:
-    """Return each level's count in its window against its limit, e.g. `Gold 3/5000`."""
-    return ", ".join(
+def _burst_key(level: Level) -> str:
+    # The limit is part of the key: a changed burst limit starts a new window, as
+    # ThrottleHandler builds a new throttle context when the limit or unit changes.
+    burst = level.tier.burst
+    assert burst is not None
+    return f"burst:{level.key}:{burst.requests}/{burst.window_seconds}"
+
+
+def _lets_through(ctx: MessageContext, level: Level, what: str) -> bool:
+    """Return True, after recording it, when a subscription tier lets calls through."""
+    tier = level.tier
+    if level.reason != "SUBSCRIPTION_LIMIT_EXCEEDED" or tier.stop_on_quota_reach:
+        return False
+    ctx.properties["isThrottleOutIgnored"] = True
+    ctx.record(
+        "throttle",
+        f"subscription tier {tier.name} over its {what}, let through without "
+        "checking or counting further (stop_on_quota_reach false)",
+    )
+    return True
+
+
+def _usage(
+    counters: CounterStore,
+    levels: list[Level],
+    bursts: list[tuple[Level, Decision]],
+    hard_limit: HardLimit | None,
+    limited: Decision | None,
+) -> str:
+    """Return each count and its limit, e.g. `Gold 3/5000, Gold burst 2/10 per 1s`."""
+    parts = [
         f"{lv.tier.name} {counters.count(lv.key, lv.window_start)}/{lv.tier.requests}"
         for lv in levels
+    ]
+    for level, decision in bursts:
+        burst = level.tier.burst
+        assert burst is not None
+        parts.append(
+            f"{level.tier.name} burst {decision.used}/{burst.requests} per "
+            f"{burst.window_seconds}s"
+        )
+    if hard_limit is not None and limited is not None:
+        parts.append(f"hard limit {limited.used}/{hard_limit.requests} per 1s")
+    return ", ".join(parts)
+
+
+def _throttle_error(
+    ctx: MessageContext,
+    reason: str,
+    code: str,
+    message: str,
+    description: str,
+    status: int,
+) -> GatewayError:
+    """Set the properties of ThrottleHandler.handleThrottleOut and return the error."""
+    props = ctx.properties
+    props["THROTTLED_OUT_REASON"] = reason
+    props["ERROR_CODE"] = code
+    props["ERROR_MESSAGE"] = message
+    props["ERROR_DETAIL"] = description
+    props["HTTP_RESPONSE_STATUS_CODE"] = status
+    return GatewayError(
+        code, message, description, status, handler="_throttle_out_handler_"
+    )
+
+
+def burst_out(ctx: MessageContext, level: Level, decision: Decision) -> GatewayError:
+    """Return the 429 of a subscription or application burst limit."""
+    reason, code, description = BURST_REASONS[level.reason]
+    burst = level.tier.burst
+    assert burst is not None
+    ctx.record(
+        "throttle",
+        f"{reason}: tier {level.tier.name} burst limit ({burst.requests} per "
+        f"{burst.window_seconds}s) used up until "
+        f"{next_access_text(decision.window_end)}: {code}",
+    )
+    return _throttle_error(ctx, reason, code, "Message throttled out", description, 429)
+
+
+def hard_limit_out(
+    ctx: MessageContext, hard_limit: HardLimit, decision: Decision
+) -> GatewayError:
+    """Return the 503 of the API's backend hard limit (max TPS)."""
+    ctx.record(
+        "throttle",
+        f"HARD_LIMIT_EXCEEDED: backend hard limit {hard_limit.requests} per second "
+        f"({hard_limit.key.removeprefix('hard:')}) used up until "
+        f"{next_access_text(decision.window_end)}: {HARD_LIMIT_CODE}",
+    )
+    return _throttle_error(
+        ctx,
+        "HARD_LIMIT_EXCEEDED",
+        HARD_LIMIT_CODE,
+        "API Limit Reached",
+        "API not accepting requests",
+        503,
     )
 
 
@@ -232,24 +388,14 @@ def throttled_out(ctx: MessageContext, level: Level) -> GatewayError:
     next_access = level.window_end
     text = next_access_text(next_access)
     description = f"You have exceeded your quota .You can access API after {text}"
-    props = ctx.properties
-    props["THROTTLED_OUT_REASON"] = level.reason
-    props["NEXT_ACCESS_TIME"] = next_access * 1000
-    props["NEXT_ACCESS_UTC_TIME"] = text
-    props["ERROR_CODE"] = code
-    props["ERROR_MESSAGE"] = "Message throttled out"
-    props["ERROR_DETAIL"] = description
-    props["HTTP_RESPONSE_STATUS_CODE"] = 429
+    ctx.properties["NEXT_ACCESS_TIME"] = next_access * 1000
+    ctx.properties["NEXT_ACCESS_UTC_TIME"] = text
     ctx.headers.set("Retry-After", retry_after_text(next_access))
     ctx.record(
         "throttle",
         f"{level.reason}: tier {level.tier.name} ({level.tier.requests} per "
         f"{level.tier.window_seconds}s) used up until {text}: {code}",
     )
-    return GatewayError(
-        code,
-        "Message throttled out",
-        description,
-        429,
-        handler="_throttle_out_handler_",
+    return _throttle_error(
+        ctx, level.reason, code, "Message throttled out", description, 429
     )

@@ -11,6 +11,11 @@ WSO2 creates these tiers on first start (carbon-apimgt `APIUtil`, default polici
 
 The default subscription tiers stop on quota reach; a custom tier may let calls through
 instead (`stop_on_quota_reach: false`), as WSO2's subscription policies can.
+
+Subscription and application policies may add burst control (spike arrest): a request
+count per second or per minute, WSO2's `rateLimitCount` and `rateLimitTimeUnit`
+(`sec` or `min`; a count of 0 turns it off). No default tier has one, and WSO2's
+advanced (API and resource) policies have none at all.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ LEVELS = ("subscription", "application", "api")
 UNLIMITED = "Unlimited"
 
 TIME_UNITS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400}
+BURST_TIME_UNITS = {"sec": 1, "min": 60}
+
+
+@dataclass(frozen=True, slots=True)
+class BurstLimit:
+    """Burst control of a tier: at most `requests` per window of `window_seconds`."""
+
+    requests: int
+    window_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,7 @@ class Tier:
     requests: int | None
     window_seconds: int = 60
     stop_on_quota_reach: bool = True
+    burst: BurstLimit | None = None
 
     @property
     def unlimited(self) -> bool:
@@ -62,6 +77,7 @@ DEFAULT_TIERS: dict[str, dict[str, Tier]] = {
 }
 
 TIER_FIELDS = ("name", "requests", "unit_time", "time_unit", "stop_on_quota_reach")
+BURST_FIELDS = ("rate_limit_count", "rate_limit_time_unit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +106,7 @@ def parse_tiers(file: str, raw: Any) -> TierTable:
     for level in LEVELS:
         field = f"{level}_tiers"
         for index, entry in enumerate(section.mapping_list(field), start=1):
-            tier = _parse_tier(file, entry, f"throttling.{field}[{index}]")
+            tier = _parse_tier(file, entry, f"throttling.{field}[{index}]", level)
             if tier.name in DEFAULT_TIERS[level]:
                 raise ConfigError(
                     f"throttling.{field}[{index}]: tier {tier.name!r} is a WSO2 default "
@@ -102,8 +118,8 @@ def parse_tiers(file: str, raw: Any) -> TierTable:
     return TierTable(by_level)
 
 
-def _parse_tier(file: str, raw: Any, owner: str) -> Tier:
-    reader = FieldReader(file, raw, owner, TIER_FIELDS)
+def _parse_tier(file: str, raw: Any, owner: str, level: str) -> Tier:
+    reader = FieldReader(file, raw, owner, TIER_FIELDS + BURST_FIELDS)
     name = reader.string("name", required=True)
     requests = reader.integer("requests", None, minimum=1)
     if requests is None:
@@ -113,4 +129,33 @@ def _parse_tier(file: str, raw: Any, owner: str) -> Tier:
     unit_time = reader.integer("unit_time", 1, minimum=1)
     time_unit = reader.choice("time_unit", tuple(TIME_UNITS), "min")
     stop = reader.boolean("stop_on_quota_reach", True)
-    return Tier(name, requests, unit_time * TIME_UNITS[time_unit], stop)
+    burst = _parse_burst(reader, level)
+    return Tier(name, requests, unit_time * TIME_UNITS[time_unit], stop, burst)
+
+
+def _parse_burst(reader: FieldReader, level: str) -> BurstLimit | None:
+    """Read the burst control fields; both are needed unless the count is 0."""
+    present = [field for field in BURST_FIELDS if reader.has(field)]
+    if not present:
+        return None
+    if level == "api":
+        raise reader.error(
+            present[0],
+            "is not accepted on an API tier: WSO2's advanced policies have no burst "
+            "control; set it on a subscription or application tier",
+        )
+    count = reader.integer("rate_limit_count", None, minimum=0)
+    if count is None:
+        raise reader.error(
+            "rate_limit_count",
+            "is missing; give the number of requests allowed per "
+            "rate_limit_time_unit (0 turns burst control off)",
+        )
+    if count == 0:
+        return None
+    if not reader.has("rate_limit_time_unit"):
+        raise reader.error(
+            "rate_limit_time_unit", "is missing; give sec or min for the burst window"
+        )
+    unit = reader.choice("rate_limit_time_unit", tuple(BURST_TIME_UNITS), "sec")
+    return BurstLimit(count, BURST_TIME_UNITS[unit])

@@ -517,3 +517,32 @@ def test_template_runtime_error_is_a_file_problem(space, statement):
     [problem] = problems(space)
 
     assert problem.startswith(f"projects/{V41}/Policies/MarkOrder_v1.j2: template failed to render")
+
+
+def test_41_max_tps_is_the_hard_limit(space):
+    """4.x `maxTps` (production, sandbox) becomes the API's backend hard limit."""
+    folder = project(space, V41)
+    edit(
+        folder / "api.yaml",
+        "  isDefaultVersion: false\n",
+        "  isDefaultVersion: false\n  maxTps:\n    production: 20\n    sandbox: 5\n",
+    )
+
+    [api] = load_config(space / "gateway.yaml").apis
+
+    assert api.max_tps.production == 20
+    assert api.max_tps.sandbox == 5
+
+
+def test_41_bad_max_tps_named(space):
+    folder = project(space, V41)
+    edit(
+        folder / "api.yaml",
+        "  isDefaultVersion: false\n",
+        "  isDefaultVersion: false\n  maxTps:\n    production: many\n",
+    )
+
+    [problem] = problems(space)
+
+    assert problem.startswith(f"projects/{V41}/api.yaml:13:")
+    assert "API 'PizzaShack' maxTps: field 'production' must be a whole number" in problem

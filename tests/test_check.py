@@ -88,7 +88,7 @@ unknown: 1
         "gateway.yaml:8: API 'Second': field 'context' 'second' must start with '/'",
         "gateway.yaml:13: API 'Third': field 'version' must be a string, not float 1.0; "
         'quote it: version: "1.0"',
-        "gateway.yaml:15: unknown top-level field 'unknown'; accepted: apis, cors, throttling, key_managers, backend_jwt, limits, correlation",
+        "gateway.yaml:15: unknown top-level field 'unknown'; accepted: apis, cors, throttling, key_managers, backend_jwt, limits, correlation, blocking_conditions",
         "sequences/Other.xml:1:1: element <sequence> is in no namespace, not the Synapse "
         'namespace (declare xmlns="http://ws.apache.org/ns/synapse" on the root element)',
         "sequences/Unused.xml:2:1: not well-formed XML: Premature end of data in tag "
