@@ -17,8 +17,8 @@ and `apictl import api` reads. Both shapes are read, as YAML or JSON:
 WSO2's publisher appends `/{version}` to a context without a `{version}` placeholder,
 and an unquoted `version: 1.10` is the string `1.10` to WSO2, so versions are read as
 the text written in the file, never as numbers. Whatever matters to a gateway and is
-not supported here (load-balanced or failover endpoints, mutual SSL, Basic
-authentication of callers, a non-HTTP API) is a load error naming the file, line and
+not supported here (session affinity or an algorithm other than round robin for
+load-balanced endpoints, mutual SSL, Basic authentication of callers, a non-HTTP API) is a load error naming the file, line and
 field. Errors point into the project's files.
 """
 
@@ -35,11 +35,21 @@ import yaml
 from .access_rate import MaxTps, parse_max_tps
 from .apictl_policies import PolicyBuilder, load_project_sequence, sequences_v40
 from .config import ApiConfig, Endpoint, parse_yaml, redact_url
+from .endpoint_groups import (
+    ENDPOINT_TYPES,
+    FAILOVER,
+    LOAD_BALANCE,
+    ROUND_ROBIN_CLASS,
+    EndpointGroup,
+    group_name,
+    parse_failover_flag,
+)
 from .errors import ConfigError
 from .fields import FieldReader, line_of
 from .mediation.base import Sequence
 from .mediation.library import SequenceLibrary, display_path
 from .resources import AUTH_TYPES, HTTP_VERBS, Resource, compile_resource
+from .endpoint_oauth import OAuthSecurity
 from .settings import CorsSettings, EndpointSecurity, parse_endpoint_security
 from .tiers import TierTable
 
@@ -249,6 +259,12 @@ def find_file(
     )
 
 
+# The production and sandbox endpoints, then their load-balance or failover groups.
+_Endpoints = tuple[
+    Endpoint | None, Endpoint | None, EndpointGroup | None, EndpointGroup | None
+]
+
+
 # The gateway.yaml entry --------------------------------------------------------------
 
 
@@ -256,7 +272,7 @@ def find_file(
 class _Overrides:
     production: Endpoint | None
     sandbox: Endpoint | None
-    security: EndpointSecurity | None
+    security: EndpointSecurity | OAuthSecurity | None
 
     @property
     def endpoints(self) -> bool:
@@ -357,7 +373,7 @@ class _ApiReader:
         )
         context = self._context(data, context_key)
         self._check_served(data, "type", "status")
-        production, sandbox = self._endpoints(data, "endpointConfig")
+        endpoints = self._endpoints(data, "endpointConfig", name, version)
         secured = None
         if doc.boolean(data, "endpointSecured", False):
             digest = doc.boolean(data, "endpointAuthDigest", False)
@@ -392,7 +408,7 @@ class _ApiReader:
             name=name,
             context=context,
             version=version,
-            endpoints=(production, sandbox),
+            endpoints=endpoints,
             secured=secured,
             default_version=doc.boolean(data, "isDefaultVersion", False),
             security=security,
@@ -422,7 +438,7 @@ class _ApiReader:
         context = self._context(data, "context")
         self._check_served(data, "type", "lifeCycleStatus")
         self._check_v4_gateway(data)
-        production, sandbox = self._endpoints(data, "endpointConfig")
+        endpoints = self._endpoints(data, "endpointConfig", name, version)
         secured = self._v4_endpoint_security(data)
         security = self._security(
             data, "securityScheme", doc.string_list(data, "securityScheme")
@@ -470,7 +486,7 @@ class _ApiReader:
             name=name,
             context=context,
             version=version,
-            endpoints=(production, sandbox),
+            endpoints=endpoints,
             secured=secured,
             default_version=doc.boolean(data, "isDefaultVersion", False),
             security=security,
@@ -494,7 +510,7 @@ class _ApiReader:
         name: str,
         context: str,
         version: str,
-        endpoints: tuple[Endpoint | None, Endpoint | None],
+        endpoints: _Endpoints,
         secured: tuple[Any, str, str] | None,
         default_version: bool,
         security: tuple[str, ...],
@@ -507,7 +523,7 @@ class _ApiReader:
         max_tps: MaxTps | None = None,
     ) -> ApiConfig:
         doc = self.doc
-        production, sandbox = endpoints
+        production, sandbox, production_group, sandbox_group = endpoints
         if self.overrides.endpoints:
             production, sandbox = self.overrides.production, self.overrides.sandbox
         if production is None and sandbox is None:
@@ -519,19 +535,33 @@ class _ApiReader:
         endpoint_security = self.overrides.security
         if secured is not None:
             holder, key, kind = secured
-            if kind != "BASIC":
+            if kind not in ("BASIC", "DIGEST", "OAUTH"):
                 raise doc.error(
                     holder,
                     key,
-                    f"enables {kind} endpoint security; only BASIC is supported",
+                    f"enables {kind} endpoint security; supported: BASIC, DIGEST, "
+                    "OAUTH",
                 )
             if endpoint_security is None:
+                fields = (
+                    "(username, password or password_env)"
+                    if kind != "OAUTH"
+                    else "(type: oauth, token_url, client_id, client_secret or "
+                    "client_secret_env)"
+                )
                 raise doc.error(
                     holder,
                     key,
-                    "enables BASIC endpoint security, whose password an export leaves "
-                    "blank; give endpoint_security (username, password or password_env) "
-                    "in the project's gateway.yaml entry",
+                    f"enables {kind} endpoint security, whose secret an export leaves "
+                    f"blank; give endpoint_security {fields} in the project's "
+                    "gateway.yaml entry",
+                )
+            if endpoint_security.type != kind.lower():
+                raise doc.error(
+                    holder,
+                    key,
+                    f"enables {kind} endpoint security, but the gateway.yaml entry's "
+                    f"endpoint_security has type {endpoint_security.type!r}",
                 )
         return ApiConfig(
             name=name,
@@ -553,6 +583,8 @@ class _ApiReader:
             out_sequence=sequences.get("response"),
             fault_sequence=sequences.get("fault"),
             max_tps=max_tps,
+            production_group=production_group,
+            sandbox_group=sandbox_group,
         )
 
     def _version(self, holder: Any, key: str) -> str:
@@ -619,10 +651,10 @@ class _ApiReader:
             )
 
     def _endpoints(
-        self, data: Any, key: str
-    ) -> tuple[Endpoint | None, Endpoint | None]:
+        self, data: Any, key: str, name: str, version: str
+    ) -> _Endpoints:
         if self.overrides.endpoints:
-            return None, None  # the entry's endpoints replace the project's
+            return None, None, None, None  # the entry's endpoints replace the project's
         doc = self.doc
         raw = data.get(key)
         if raw is None:
@@ -641,31 +673,84 @@ class _ApiReader:
         if isinstance(raw, _Node):
             holder, at, subject = raw, "endpoint_type", "is"
         kind = raw.get("endpoint_type", "http")
-        if kind != "http":
+        if kind not in ENDPOINT_TYPES:
             raise doc.error(
                 holder,
                 at,
-                f"{subject} {kind!r}; only 'http' endpoints are supported "
+                f"{subject} {kind!r}; supported: {', '.join(ENDPOINT_TYPES)} "
                 "(set production_endpoint in the gateway.yaml entry to use another URL)",
             )
-        found = []
-        for which in ("production_endpoints", "sandbox_endpoints"):
+
+        def error(field: str, message: str) -> ConfigError:
+            """Point into endpointConfig when it is a mapping (4.x), else at it (3.x)."""
+            if isinstance(raw, _Node):
+                return doc.error(raw, field, message)
+            return doc.error(data, key, f"{field} {message}")
+
+        def parse(which: str, value: Any) -> Endpoint:
+            if not isinstance(value, dict) or not isinstance(value.get("url"), str):
+                raise error(which, "must be a mapping with a 'url' string")
+            try:
+                return Endpoint.parse(value["url"].strip())
+            except ValueError as e:
+                raise error(which, f"url {redact_url(value['url'])!r} {e}") from None
+
+        if kind != "http":
+            self._check_load_balance(raw, kind, error)
+        failover = parse_failover_flag(raw.get("failOver", True))
+        if failover is None:
+            raise error("failOver", "must be true or false")
+        found: list[Any] = []
+        groups: list[EndpointGroup | None] = []
+        for key_type in ("production", "sandbox"):
+            which = f"{key_type}_endpoints"
             value = raw.get(which)
-            where = (raw, which) if isinstance(raw, _Node) else (data, key)
             if value is None:
                 found.append(None)
+                groups.append(None)
                 continue
-            if not isinstance(value, dict) or not isinstance(value.get("url"), str):
-                raise doc.error(
-                    *where, f"{which} must be a mapping with a 'url' string"
+            if kind == "http" or (kind == FAILOVER and isinstance(value, dict)):
+                members = [parse(which, value)]
+            elif isinstance(value, list) and kind == LOAD_BALANCE:
+                members = [parse(which, item) for item in value]
+            else:
+                shape = "a list of" if kind == LOAD_BALANCE else "one"
+                raise error(which, f"must be {shape} {{url: ...}} for endpoint_type {kind}")
+            if kind == FAILOVER:
+                others = raw.get(f"{key_type}_failovers") or []
+                if not isinstance(others, list):
+                    raise error(
+                        f"{key_type}_failovers", "must be a list of {url: ...}"
+                    )
+                members += [parse(f"{key_type}_failovers", item) for item in others]
+            if not members:
+                raise error(which, "lists no endpoint")
+            found.append(members[0])
+            groups.append(
+                None
+                if kind == "http"
+                else EndpointGroup(
+                    kind, group_name(name, version, key_type), tuple(members), failover
                 )
-            try:
-                found.append(Endpoint.parse(value["url"].strip()))
-            except ValueError as e:
-                raise doc.error(
-                    *where, f"{which} url {redact_url(value['url'])!r} {e}"
-                ) from None
-        return found[0], found[1]
+            )
+        return found[0], found[1], groups[0], groups[1]
+
+    def _check_load_balance(self, raw: Any, kind: str, error: Any) -> None:
+        """Reject the load-balance settings this gateway does not emulate."""
+        if kind != LOAD_BALANCE:
+            return
+        algorithm = raw.get("algoClassName")
+        if algorithm not in (None, "", ROUND_ROBIN_CLASS):
+            raise error(
+                "algoClassName",
+                f"is {algorithm!r}; only round robin ({ROUND_ROBIN_CLASS}) is supported",
+            )
+        session = raw.get("sessionManagement")
+        if session not in (None, "", "none", "None"):
+            raise error(
+                "sessionManagement",
+                f"is {session!r}; session affinity is not supported",
+            )
 
     def _v4_endpoint_security(self, data: Any) -> tuple[Any, str, str] | None:
         config = data.get("endpointConfig")

@@ -39,10 +39,15 @@ def describe_apis(config: GatewayConfig) -> str:
     for api in config.apis:
         lines.append(f"API {api.label}  ({api.source})")
         lines.append(f"  context    {api.full_context}")
-        if api.endpoint is not None:
-            lines.append(f"  production {api.endpoint.url}")
-        if api.sandbox_endpoint is not None:
-            lines.append(f"  sandbox    {api.sandbox_endpoint.url}")
+        for label, endpoint, group in (
+            ("production", api.endpoint, api.production_group),
+            ("sandbox   ", api.sandbox_endpoint, api.sandbox_group),
+        ):
+            if group is not None:
+                urls = ", ".join(member.url for member in group.members)
+                lines.append(f"  {label} {group.kind}: {urls}")
+            elif endpoint is not None:
+                lines.append(f"  {label} {endpoint.url}")
         lines.append(f"  security   {', '.join(api.security)}")
         if api.resources:
             for resource in api.resources:

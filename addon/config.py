@@ -17,6 +17,8 @@ import yaml
 
 from .access_rate import MaxTps, parse_max_tps
 from .blocking import BlockingConditions, check_api_contexts, parse_blocking_conditions
+from .endpoint_groups import EndpointGroup, parse_api_groups
+from .endpoint_oauth import OAuthSecurity
 from .errors import ConfigError, ConfigErrors
 from .fields import FieldReader
 from .mediation.library import SequenceLibrary, display_path
@@ -46,6 +48,10 @@ API_FIELDS = (
     "production_endpoint",
     "sandbox_endpoint",
     "endpoint_security",
+    "endpoint_type",
+    "failover",
+    "production_failovers",
+    "sandbox_failovers",
     "in_sequence",
     "out_sequence",
     "fault_sequence",
@@ -167,7 +173,7 @@ class ApiConfig:
     in_sequence: Sequence | None
     source: str
     sandbox_endpoint: Endpoint | None = None
-    endpoint_security: EndpointSecurity | None = None
+    endpoint_security: EndpointSecurity | OAuthSecurity | None = None
     default_version: bool = False
     security: tuple[str, ...] = ("oauth2",)
     auth_header: str = "Authorization"
@@ -186,6 +192,14 @@ class ApiConfig:
     out_sequence: Sequence | None = None
     fault_sequence: Sequence | None = None
     max_tps: MaxTps | None = None
+    # Load-balance or failover endpoints; `endpoint` and `sandbox_endpoint` are then
+    # their first members.
+    production_group: EndpointGroup | None = None
+    sandbox_group: EndpointGroup | None = None
+
+    def group_for(self, key_type: str) -> EndpointGroup | None:
+        """Return the load-balance or failover endpoint of `key_type`, if any."""
+        return self.sandbox_group if key_type == "SANDBOX" else self.production_group
 
     @property
     def full_context(self) -> str:
@@ -312,7 +326,17 @@ def _parse_api(
     if "/" in version or " " in version:
         raise _api_error(file, api, name, "version", f"{version!r} must not contain '/' or spaces")
 
-    endpoint, sandbox = _parse_endpoints(file, api, name)
+    groups = parse_api_groups(file, api, name, version)
+    if groups is None:
+        endpoint, sandbox = _parse_endpoints(file, api, name)
+        groups = (None, None)
+    else:
+        endpoint, sandbox = (group.members[0] if group else None for group in groups)
+        if endpoint is None and sandbox is None:
+            raise _api_error(
+                file, api, name, "endpoint_type",
+                "needs 'production_endpoint' and/or 'sandbox_endpoint'",
+            )
 
     sequences_of: dict[str, Sequence | None] = {}
     for field in SEQUENCE_FIELDS:
@@ -365,6 +389,8 @@ def _parse_api(
         out_sequence=sequences_of["out_sequence"],
         fault_sequence=sequences_of["fault_sequence"],
         max_tps=parse_max_tps(file, owner, api.get("max_tps")),
+        production_group=groups[0],
+        sandbox_group=groups[1],
     )
 
 

@@ -12,7 +12,10 @@ Facts from WSO2's API template (product-apim `velocity_template.xml`) and Synaps
   sequence removed it.
 - Endpoint security `basic` sets `Authorization: Basic base64(user:password)` in the
   resource's in-sequence, after the API's mediation, so it replaces whatever the client
-  or a sequence put in `Authorization`.
+  or a sequence put in `Authorization`. Endpoint security `oauth` does the same with
+  `Bearer <token>`, and `digest` with the answer to the backend's challenge. Both are
+  set just before the request is sent (see backend_token and backend_digest), because
+  the network requests they need must not block the event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import replace
 
 from .config import ApiConfig, Endpoint
 from .context import MessageContext
+from .endpoint_groups import choose_member
 from .errors import GatewayError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,22 @@ def select_endpoint(ctx: MessageContext, api: ApiConfig, key_type: str) -> Endpo
     raise GatewayError("900901", "Runtime Error", message, 403, handler=handler)
 
 
+def select_member(
+    ctx: MessageContext, api: ApiConfig, key_type: str, *, advance: bool = True
+) -> tuple[Endpoint, int | None]:
+    """Return the endpoint for `key_type` and the index of the group member chosen.
+
+    The index is None unless the endpoint is a load-balance or failover group. Raises
+    the key-error fault, or the 303000 fault when no member of the group is ready.
+    """
+    endpoint = select_endpoint(ctx, api, key_type)
+    group = api.group_for(key_type)
+    member = choose_member(ctx, group, advance=advance)
+    if group is not None and member is not None:
+        endpoint = group.members[member]
+    return endpoint, member
+
+
 def fill_uri_vars(ctx: MessageContext, endpoint: Endpoint) -> Endpoint:
     """Replace `{uri.var.x}` in the endpoint path with the captured values."""
     if "{" not in endpoint.path:
@@ -77,9 +97,27 @@ def fill_uri_vars(ctx: MessageContext, endpoint: Endpoint) -> Endpoint:
 
 
 def apply_endpoint_security(ctx: MessageContext, api: ApiConfig) -> None:
-    """Set `Authorization: Basic ...` for an API with endpoint security `basic`."""
+    """Set `Authorization: Basic ...` for endpoint security `basic`.
+
+    For `digest` and `oauth` only a trace step is recorded here: their sub-addons set
+    the header just before the request is sent.
+    """
     security = api.endpoint_security
     if security is None:
+        return
+    if security.type == "digest":
+        ctx.record(
+            "route",
+            "endpoint security digest: Authorization answers the backend's challenge "
+            "when the request is sent",
+        )
+        return
+    if security.type == "oauth":
+        ctx.record(
+            "route",
+            f"endpoint security oauth: Authorization is set to a token from "
+            f"{security.token_url} when the request is sent",
+        )
         return
     credentials = f"{security.username}:{security.password}".encode()
     value = "Basic " + base64.b64encode(credentials).decode("ascii")

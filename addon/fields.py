@@ -7,6 +7,7 @@ tests. Every read validates the value and raises ConfigError with the accepted f
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .errors import ConfigError
@@ -106,6 +107,30 @@ class FieldReader:
                 field, f"must be a list of non-empty strings, not {value!r}"
             )
         return tuple(item.strip() for item in value)
+
+    def secret(self, field: str) -> str:
+        """Read a secret from `field`, or from the environment variable in `<field>_env`.
+
+        One of the two is required; the variable is read once, at load.
+        """
+        env_field = f"{field}_env"
+        if self.has(field) and self.has(env_field):
+            raise self.error(env_field, f"and {field!r} are both set; use one of them")
+        if self.has(env_field):
+            variable = self.string(env_field)
+            value = os.environ.get(variable)
+            if value is None:
+                raise self.error(
+                    env_field,
+                    f"names environment variable {variable!r}, which is not set",
+                )
+            return value
+        if field not in self.mapping:
+            raise self.error(field, f"is missing; set {field!r} or {env_field!r}")
+        value = self.mapping[field]
+        if not isinstance(value, str):
+            raise self.error(field, "must be a string")
+        return value
 
     def choice(self, field: str, choices: tuple[str, ...], default: str) -> str:
         value = self.string(field, default)

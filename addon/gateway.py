@@ -23,7 +23,9 @@ from mitmproxy.net.http import url
 from . import edge, outcomes, pipeline, tracing
 from .answer import error_response, internal_error, preflight_response, to_http
 from .backend_check import BackendCheck
+from .backend_digest import BackendDigest
 from .backend_jwt import BackendJwtSigner
+from .backend_token import BackendToken
 from .config import GatewayConfig, default_database, load_config
 from .context import MessageContext
 from .cors import apply_cors_sequence
@@ -68,8 +70,11 @@ class Gateway:
         self.runtime = pipeline.Runtime()
         # The message context of each forwarded flow, for its response and failures.
         self.flows = FlowContexts()
-        # Sub-addon: sends WSO2's 101503 fault response when the backend is unreachable.
-        self.addons = [BackendCheck(self)]
+        # Sub-addons, run in this order after `request`: the backend's OAuth token
+        # (endpoint security oauth); the connection check that walks load-balanced and
+        # failover members and sends WSO2's 101503 fault when none is reachable; the
+        # answer to the backend's challenge (endpoint security digest).
+        self.addons = [BackendToken(self), BackendCheck(self), BackendDigest(self)]
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -362,6 +367,8 @@ class Gateway:
         state["outcome"] = outcomes.FORWARDED
         state["backend"] = mask_query_credentials(forward.url)
         state["backend_method"] = forward.method
+        if outcome.member is not None:
+            state["endpoint_member"] = outcome.member
         state["headers"] = tracing.header_diff(client_fields, backend_fields)
         state["cors"] = {
             k: v

@@ -23,7 +23,7 @@ from .blocking import BlockingKeys, blocked, unmapped, with_tenant
 from .config import ApiConfig, Endpoint, GatewayConfig
 from .context import MessageContext
 from .cors import is_preflight, set_cors_properties
-from .endpoints import apply_endpoint_security, fill_uri_vars, select_endpoint
+from .endpoints import apply_endpoint_security, fill_uri_vars, select_member
 from .errors import GatewayError
 from .mediation.runner import mediate_request
 from .resources import Resource
@@ -80,6 +80,8 @@ class Outcome:
     auth: AuthResult | None = None
     forward: Forward | None = None
     resource: Resource | None = None
+    # The member of a load-balance or failover endpoint the request goes to first.
+    member: int | None = None
 
 
 class Preflight(Exception):
@@ -147,7 +149,9 @@ def process(
         mediate_request(ctx, api.in_sequence, config.sequences, api.fault_sequence, api.out_sequence)
 
     key_type = outcome.auth.record.key_type
-    endpoint = fill_uri_vars(ctx, select_endpoint(ctx, api, key_type))
+    # A dry run leaves the round-robin index where it is.
+    endpoint, outcome.member = select_member(ctx, api, key_type, advance=not dry_run)
+    endpoint = fill_uri_vars(ctx, endpoint)
     apply_endpoint_security(ctx, api)
     forward = route(ctx, api, endpoint)
     outcome.forward = forward

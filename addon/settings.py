@@ -13,11 +13,11 @@ Paths in the file are relative to the file. Keys are read once, at load.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .endpoint_oauth import OAuthSecurity, parse_oauth_security
 from .errors import ConfigError
 from .fields import FieldReader, line_of
 
@@ -330,40 +330,26 @@ ENDPOINT_SECURITY_FIELDS = ("type", "username", "password", "password_env")
 
 @dataclass(frozen=True, slots=True)
 class EndpointSecurity:
-    """Gateway-to-backend credentials; `basic` sets `Authorization: Basic ...`."""
+    """Gateway-to-backend credentials of `basic` or `digest` endpoint security."""
 
     type: str
     username: str
     password: str = field(repr=False)
 
 
-def parse_endpoint_security(file: str, owner: str, raw: Any) -> EndpointSecurity | None:
+def parse_endpoint_security(
+    file: str, owner: str, raw: Any
+) -> EndpointSecurity | OAuthSecurity | None:
     if raw is None:
         return None
+    if isinstance(raw, dict) and raw.get("type") == "oauth":
+        return parse_oauth_security(file, owner, raw)
     reader = FieldReader(
         file, raw, f"{owner} endpoint_security", ENDPOINT_SECURITY_FIELDS
     )
-    kind = reader.choice("type", ("basic",), "basic")
+    kind = reader.choice("type", ("basic", "digest", "oauth"), "basic")
     username = reader.string("username", required=True)
-    if reader.has("password") and reader.has("password_env"):
-        raise reader.error(
-            "password_env", "and 'password' are both set; use one of them"
-        )
-    if reader.has("password_env"):
-        variable = reader.string("password_env")
-        password = os.environ.get(variable)
-        if password is None:
-            raise reader.error(
-                "password_env",
-                f"names environment variable {variable!r}, which is not set",
-            )
-    elif "password" in reader.mapping:
-        value = reader.raw("password")
-        if not isinstance(value, str):
-            raise reader.error("password", "must be a string")
-        password = value
-    else:
-        raise reader.error("password", "is missing; set 'password' or 'password_env'")
+    password = reader.secret("password")
     if ":" in username:
         raise reader.error(
             "username", "must not contain ':' (Basic credentials split on it)"

@@ -183,22 +183,98 @@ def test_policy_file_named_without_type(space):
 # Load errors -------------------------------------------------------------------------
 
 
-def test_load_balance_endpoint_rejected(space):
+# The production endpoint of the 4.x project as exported.
+HTTP_PRODUCTION = (
+    "    endpoint_type: http\n"
+    "    production_endpoints:\n"
+    "      url: http://127.0.0.1:9/pizza\n"
+)
+
+
+def test_load_balance_endpoint_needs_list(space):
+    """A 4.x load_balance endpointConfig lists its members as {url} mappings."""
     folder = project(space, V41)
     edit(folder / "api.yaml", "endpoint_type: http", "endpoint_type: load_balance")
 
     assert problems(space) == [
-        f"projects/{V41}/api.yaml:37:5: field 'endpoint_type' is 'load_balance'; only 'http' endpoints are supported (set production_endpoint "
-        "in the gateway.yaml entry to use another URL)"
+        f"projects/{V41}/api.yaml:38:5: field 'production_endpoints' must be a list "
+        "of {url: ...} for endpoint_type load_balance"
     ]
 
 
-def test_3x_failover_endpoint_rejected(space):
+def test_load_balance_endpoint_loads(space):
+    """apictl's load_balance shape: production_endpoints is a list, round robin."""
+    folder = project(space, V41)
+    edit(
+        folder / "api.yaml",
+        HTTP_PRODUCTION,
+        "    endpoint_type: load_balance\n"
+        "    algoClassName: org.apache.synapse.endpoints.algorithms.RoundRobin\n"
+        "    sessionManagement: none\n"
+        "    failOver: \"False\"\n"
+        "    production_endpoints:\n"
+        "      - url: http://127.0.0.1:9/a\n"
+        "      - url: http://127.0.0.1:9/b\n",
+    )
+    edit(
+        folder / "api.yaml",
+        "    sandbox_endpoints:\n      url: http://127.0.0.1:9/pizza-sandbox\n",
+        "    sandbox_endpoints:\n      - url: http://127.0.0.1:9/s\n",
+    )
+
+    [api] = load_config(space / "gateway.yaml").apis
+
+    group = api.production_group
+    assert group.kind == "load_balance"
+    assert [m.url for m in group.members] == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+    assert group.failover is False
+    assert group.name == "PizzaShack--v1.10_APIproductionEndpoint"
+    assert api.endpoint.url == "http://127.0.0.1:9/a"
+    assert [m.url for m in api.sandbox_group.members] == ["http://127.0.0.1:9/s"]
+
+
+def test_load_balance_session_rejected(space):
+    """Session affinity (sessionManagement) is not emulated, so it stops the load."""
+    folder = project(space, V41)
+    edit(
+        folder / "api.yaml",
+        HTTP_PRODUCTION,
+        "    endpoint_type: load_balance\n"
+        "    sessionManagement: http\n"
+        "    production_endpoints:\n"
+        "      - url: http://127.0.0.1:9/a\n",
+    )
+
+    assert problems(space) == [
+        f"projects/{V41}/api.yaml:38:5: field 'sessionManagement' is 'http'; "
+        "session affinity is not supported"
+    ]
+
+
+def test_3x_failover_endpoint_loads(space):
+    """A 3.x failover endpointConfig: the primary, then production_failovers."""
     folder = project(space, V3)
     edit(
         folder / "Meta-information/api.yaml",
         '"endpoint_type":"http"',
-        '"endpoint_type":"failover"',
+        '"endpoint_type":"failover","production_failovers":'
+        '[{"url":"http://127.0.0.1:9/backup"}]',
+    )
+
+    [api] = load_config(space / "gateway.yaml").apis
+
+    group = api.production_group
+    assert group.kind == "failover"
+    assert group.members[0].url == api.endpoint.url
+    assert group.members[1].url == "http://127.0.0.1:9/backup"
+
+
+def test_3x_unknown_endpoint_type_rejected(space):
+    folder = project(space, V3)
+    edit(
+        folder / "Meta-information/api.yaml",
+        '"endpoint_type":"http"',
+        '"endpoint_type":"awslambda"',
     )
 
     [problem] = problems(space)
@@ -206,7 +282,7 @@ def test_3x_failover_endpoint_rejected(space):
     assert problem.startswith(
         f"projects/{V3}/Meta-information/api.yaml:54:1: field 'endpointConfig'"
     )
-    assert "'failover'" in problem
+    assert "'awslambda'" in problem
 
 
 def test_mutual_ssl_rejected(space):
@@ -441,6 +517,54 @@ def test_endpoint_security_needs_entry_credentials(space):
     assert api.endpoint_security.username == "svc"
 
 
+OAUTH_V41 = """\
+    endpoint_security:
+      production:
+        enabled: true
+        type: OAUTH
+        grantType: CLIENT_CREDENTIALS
+        tokenUrl: http://127.0.0.1:9/token
+        clientId: gateway-client
+        clientSecret: ""
+"""
+
+
+def test_oauth_endpoint_security_from_entry(space):
+    """An enabled 4.x OAUTH endpoint security takes its secret from the entry."""
+    folder = project(space, V41)
+    anchor = "  endpointImplementationType:"
+    edit(folder / "api.yaml", anchor, OAUTH_V41 + anchor)
+
+    [problem] = problems(space)
+
+    assert "field 'enabled' enables OAUTH endpoint security" in problem
+    assert "type: oauth, token_url, client_id" in problem
+    (space / "gateway.yaml").write_text(
+        f"apis:\n  - project: projects/{V41}\n"
+        "    endpoint_security: {type: oauth, token_url: 'http://127.0.0.1:9/token',"
+        " client_id: c, client_secret: s}\n"
+    )
+    [api] = load_config(space / "gateway.yaml").apis
+    assert api.endpoint_security.type == "oauth"
+    assert api.endpoint_security.token_url == "http://127.0.0.1:9/token"
+
+
+def test_oauth_endpoint_security_type_mismatch(space):
+    """BASIC in the entry cannot stand in for an OAUTH endpoint security."""
+    folder = project(
+        space, V41, "    endpoint_security: {type: basic, username: svc, password: pw}\n"
+    )
+    anchor = "  endpointImplementationType:"
+    edit(folder / "api.yaml", anchor, OAUTH_V41 + anchor)
+
+    [problem] = problems(space)
+
+    assert problem.endswith(
+        "field 'enabled' enables OAUTH endpoint security, but the gateway.yaml "
+        "entry's endpoint_security has type 'basic'"
+    )
+
+
 def test_project_folder_not_found(space):
     (space / "gateway.yaml").write_text("apis:\n  - project: projects/Nothing\n")
 
@@ -487,7 +611,7 @@ def test_snapshot_watches_project_files(space):
 def test_check_command_reports_project_problems(space):
     """`python -m addon check` names the file inside the project, its line and column."""
     folder = project(space, V41)
-    edit(folder / "api.yaml", "endpoint_type: http", "endpoint_type: failover")
+    edit(folder / "api.yaml", "endpoint_type: http", "endpoint_type: awslambda")
 
     result = subprocess.run(
         [sys.executable, "-m", "addon", "check"],
