@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigError
 from .fields import FieldReader
 
 # Ended windows are dropped when the table contains more than this many windows.
@@ -84,14 +85,21 @@ class MaxTps:
 
 
 def parse_max_tps(
-    file: str, owner: str, raw: Any, field: str = "max_tps"
+    file: str, owner: str, raw: Any, field: str = "max_tps", line: int | None = None
 ) -> MaxTps | None:
     """Read an API's `max_tps` (WSO2's `maxTps`): `production` and `sandbox`.
 
-    `field` is the mapping's name in the file, for the error messages.
+    `field` is the mapping's name in the file and `line` its line, for the errors.
     """
     if raw is None:
         return None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{owner}: field {field!r} must be a mapping with production and/or sandbox "
+            f"requests per second, not {raw!r}",
+            file=file,
+            line=line,
+        )
     reader = FieldReader(file, raw, f"{owner} {field}", MAX_TPS_FIELDS)
     production = reader.integer("production", None, minimum=1)
     sandbox = reader.integer("sandbox", None, minimum=1)

@@ -497,7 +497,7 @@ class _ApiReader:
             scope_roles=scope_roles,
             sequences=sequences,
             max_tps=parse_max_tps(
-                doc.shown, f"API {name!r}", data.get("maxTps"), "maxTps"
+                doc.shown, f"API {name!r}", data.get("maxTps"), "maxTps", doc.line(data, "maxTps")
             ),
         )
 

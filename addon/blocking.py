@@ -202,7 +202,8 @@ def parse_blocking_conditions(file: str, raw: Any) -> BlockingConditions:
         return BlockingConditions()
     if not isinstance(raw, list):
         raise ConfigError(
-            f"'blocking_conditions' must be a list, not {type(raw).__name__}",
+            "'blocking_conditions' must be a list of conditions, not a "
+            f"{'mapping' if isinstance(raw, dict) else type(raw).__name__}",
             file=file,
             line=line_of(raw),
         )
@@ -235,7 +236,7 @@ def _parse_condition(file: str, raw: Any, owner: str) -> BlockingCondition:
         if name not in ("type", "enabled") + accepted and reader.has(name):
             raise reader.error(
                 name,
-                f"does not apply to a {kind} condition; it takes "
+                f"does not apply to a condition of type {kind}; it takes "
                 f"{', '.join(accepted)} (and enabled)",
             )
 

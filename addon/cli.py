@@ -115,6 +115,8 @@ def _password(args: argparse.Namespace) -> str:
         password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise UsageError("the password must not be empty")
+    if "\x00" in password:
+        raise UsageError("the password must not contain NUL characters")
     return password
 
 

@@ -20,7 +20,7 @@ from .blocking import BlockingConditions, check_api_contexts, parse_blocking_con
 from .endpoint_groups import EndpointGroup, parse_api_groups
 from .endpoint_oauth import OAuthSecurity
 from .errors import ConfigError, ConfigErrors
-from .fields import FieldReader
+from .fields import FieldReader, line_of
 from .mediation.library import SequenceLibrary, display_path
 from .mediation.mediators import Sequence
 from .resources import Resource, parse_resources
@@ -352,6 +352,8 @@ def _parse_api(
             )
     if not security:
         raise reader.error("security", "must name at least one scheme")
+    if len(set(security)) != len(security):
+        raise reader.error("security", f"names a scheme twice: {list(security)}")
     auth_header = reader.string("auth_header", "Authorization")
     api_key_header = reader.string("api_key_header", "ApiKey")
     for field_name, header in (("auth_header", auth_header), ("api_key_header", api_key_header)):
@@ -388,7 +390,9 @@ def _parse_api(
         scope_roles=parse_scope_roles(file, owner, api.get("scopes")),
         out_sequence=sequences_of["out_sequence"],
         fault_sequence=sequences_of["fault_sequence"],
-        max_tps=parse_max_tps(file, owner, api.get("max_tps")),
+        max_tps=parse_max_tps(
+            file, owner, api.get("max_tps"), line=line_of(api, "max_tps")
+        ),
         production_group=groups[0],
         sandbox_group=groups[1],
     )

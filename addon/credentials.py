@@ -51,15 +51,20 @@ def new_api_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-# PBKDF2-SHA256 for basic-auth passwords: a stored hash must resist guessing, so it is
-# slow on purpose; the gateway remembers a verified password in memory, so the cost
-# falls on the first request of each user, not on every one.
+# PBKDF2-SHA256 for basic-auth passwords is slow on purpose, because a stored hash must
+# resist guessing. The gateway remembers a verified password in memory, so the cost
+# falls on the first request of each user.
 PASSWORD_SCHEME = "pbkdf2_sha256"
 PASSWORD_ITERATIONS = 200_000
 
 
 def hash_password(password: str, *, iterations: int = PASSWORD_ITERATIONS) -> str:
-    """Return `scheme$iterations$salt$hash` for `password`, with a new random salt."""
+    """Return `scheme$iterations$salt$hash` for `password`, with a new random salt.
+
+    Raises ValueError for a password with a NUL character.
+    """
+    if "\x00" in password:
+        raise ValueError("a password must not contain NUL characters")
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
     return "$".join(
@@ -73,7 +78,13 @@ def hash_password(password: str, *, iterations: int = PASSWORD_ITERATIONS) -> st
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Return whether `password` matches a hash made by `hash_password`."""
+    """Return whether `password` matches a hash made by `hash_password`.
+
+    A password with NUL never matches: HMAC pads its key with zero bytes, so PBKDF2
+    would take `pw` and `pw\\0` for the same password.
+    """
+    if "\x00" in password:
+        return False
     try:
         scheme, iterations, salt, expected = stored.split("$")
         if scheme != PASSWORD_SCHEME:

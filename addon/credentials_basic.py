@@ -23,7 +23,7 @@ Users live in the store with a salted PBKDF2 hash of their password
 (`python -m addon users add`). Verifying such a hash is slow by design, so a verified
 password is remembered in memory, keyed by the stored hash and an HMAC of the password
 under a key of this process: a changed password or removed user is seen on the next
-request, and the cache never holds a password.
+request, and the cache never contains a password.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from .auth import (
 )
 from .context import MessageContext
 from .credentials import verify_password
+from .tracing import value_fingerprint
 
 SEGMENT_SCHEME = "Basic"
 TENANT = "carbon.super"
@@ -97,9 +98,14 @@ class BasicAuthenticator:
         except sqlite3.Error as e:
             ctx.record("auth", f"store lookup failed: {e}")
             raise store_failure() from e
-        if record is None or not _password_matches(user, password, record.password_hash):
-            reason = "unknown user" if record is None else "wrong password for user"
-            ctx.record("auth", f"{reason} {user}: {INVALID_CREDENTIALS}")
+        if record is None:
+            # A caller may have typed the password as the user name: show a fingerprint.
+            ctx.record(
+                "auth", f"unknown user ({value_fingerprint(user)}): {INVALID_CREDENTIALS}"
+            )
+            raise invalid()
+        if not _password_matches(user, password, record.password_hash):
+            ctx.record("auth", f"wrong password for user {user}: {INVALID_CREDENTIALS}")
             raise invalid()
 
         roles = record.roles + (EVERYONE_ROLE,)

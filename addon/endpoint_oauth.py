@@ -22,14 +22,22 @@ Facts from carbon-apimgt's `OAuthMediator`, `OAuthTokenGenerator` and `OAuthClie
 Differences, on purpose: the form body is URL-encoded (WSO2 appends the values as they
 are, which breaks on `&` or `=` in a password), and a failed refresh drops the cached
 token so that the next request makes a new grant (WSO2 keeps retrying the refresh).
+
+Hardening: the token request follows no redirect and ignores proxy variables of the
+environment, so the client secret goes to the configured URL only. An `access_token`
+that is empty or has characters other than visible ASCII counts as no token, so that
+no CR, LF or NUL from the token endpoint reaches the backend's headers. Requests that
+waited for a fetch that failed share its failure instead of each trying again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -62,6 +70,25 @@ MIN_REMAINING_SECONDS = 1.0
 # Seconds to wait for the token endpoint.
 TOKEN_TIMEOUT = 10.0
 
+# Form fields the gateway writes itself; custom parameters may not replace them.
+RESERVED_PARAMETERS = frozenset(
+    {"grant_type", "username", "password", "refresh_token", "scope"}
+)
+
+# A token must be visible ASCII to go into a header (RFC 6750's b64token is narrower).
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn every redirect into an error, so that the client secret never follows one."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+# No proxies from the environment and no redirects: the secret goes to the token URL only.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
 
 class TokenError(Exception):
     """The token endpoint did not give a token; the message names the reason."""
@@ -92,6 +119,9 @@ class TokenCache:
     def __init__(self) -> None:
         self.token: CachedToken | None = None
         self.lock = asyncio.Lock()
+        # The failure of the last fetch and when it ended, for requests that waited.
+        self.failure: TokenError | None = None
+        self.failed_at = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +189,13 @@ def parse_oauth_security(file: str, owner: str, raw: Any) -> OAuthSecurity:
         raise reader.error(
             "custom_parameters", "must be a mapping of names to strings or numbers"
         )
+    reserved = sorted(RESERVED_PARAMETERS.intersection(custom))
+    if reserved:
+        raise reader.error(
+            "custom_parameters",
+            f"sets {', '.join(reserved)}, which the gateway writes itself; "
+            "use grant_type, username, password and scopes instead",
+        )
     return OAuthSecurity(
         type="oauth",
         grant_type=grant_type,
@@ -182,16 +219,23 @@ async def get_token(security: OAuthSecurity) -> tuple[str, bool]:
     cached = cache.token
     if cached is not None and cached.usable(time.time()):
         return cached.access_token, True
+    waiting_since = time.monotonic()
     async with cache.lock:
+        if cache.failure is not None and cache.failed_at >= waiting_since:
+            # The fetch this request waited for failed: take its answer.
+            raise cache.failure
         cached = cache.token
         if cached is not None and cached.usable(time.time()):
             return cached.access_token, True
         refresh = cached.refresh_token if cached is not None else None
         try:
             token = await asyncio.to_thread(request_token, security, refresh)
-        except TokenError:
+        except TokenError as e:
             cache.token = None
+            cache.failure = e
+            cache.failed_at = time.monotonic()
             raise
+        cache.failure = None
         cache.token = token if token.valid_until is not None else None
         return token.access_token, False
 
@@ -213,7 +257,7 @@ def request_token(security: OAuthSecurity, refresh_token: str | None) -> CachedT
 
     started = time.time()
     try:
-        with urllib.request.urlopen(request, timeout=TOKEN_TIMEOUT) as reply:
+        with _OPENER.open(request, timeout=TOKEN_TIMEOUT) as reply:
             status = reply.status
             text = reply.read()
     except urllib.error.HTTPError as e:
@@ -221,6 +265,8 @@ def request_token(security: OAuthSecurity, refresh_token: str | None) -> CachedT
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise TokenError(f"the token URL could not be reached: {reason}") from None
+    except http.client.HTTPException as e:
+        raise TokenError(f"the token URL did not answer in HTTP: {e!r}") from None
     if status != 200:
         raise TokenError(f"the token URL returned status {status}")
 
@@ -232,6 +278,11 @@ def request_token(security: OAuthSecurity, refresh_token: str | None) -> CachedT
         document.get("access_token"), str
     ):
         raise TokenError("the token URL returned no access_token")
+    if not _TOKEN_TEXT.fullmatch(document["access_token"]):
+        raise TokenError(
+            "the token URL returned an access_token that is empty or has characters "
+            "other than visible ASCII"
+        )
 
     valid_until = None
     expires_in = document.get("expires_in")

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from conftest import Backend, GatewayProcess, Workspace, running_backend
+
+from addon.auth import AuthFailure, AuthRequest
+from addon.config import ApiConfig
+from addon.context import MessageContext
+from addon.credentials_basic import BasicAuthenticator
+from addon.headers import TransportHeaders
+from addon.resources import compile_resource
 
 CONFIG = """\
 apis:
@@ -227,3 +236,30 @@ def test_log_never_shows_password(world):
     assert "wonderland" not in log
     assert value.split()[1] not in log
     assert "token=user:alice@carbon.super" in log
+
+
+def test_password_with_trailing_nul_rejected(world):
+    """`pw` and `pw` plus NUL hash alike under PBKDF2; the gateway rejects the second."""
+    response = world.get("/staff/v1/news", {"Authorization": basic("bob", "rebuilt\x00")})
+
+    assert response.status == 401
+    assert response.text == INVALID
+
+
+def test_unknown_user_shown_as_fingerprint():
+    """A user name that is not a user may be a mistyped password: the trace hides it."""
+    api = ApiConfig("Staff", "/staff", "v1", None, None, "test", security=("basic_auth",))
+    store = SimpleNamespace(lookup_user=lambda name: None)
+    request = AuthRequest(api, compile_resource("/*", ("GET",)), store, time.time())
+    ctx = MessageContext(
+        TransportHeaders.from_fields([(b"Authorization", basic("Sup3rSecretPw", "").encode())]),
+        "GET",
+        "/staff/v1/news",
+    )
+
+    with pytest.raises(AuthFailure):
+        BasicAuthenticator().authenticate(ctx, request)
+
+    summaries = " ".join(step.summary for step in ctx.trace)
+    assert "Sup3rSecretPw" not in summaries
+    assert "unknown user (hmac:" in summaries

@@ -7,8 +7,10 @@ the behaviour of WSO2's OAuthMediator it pins.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -18,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import TOKEN_EXCHANGE, wait_for
 
+from addon import endpoint_oauth
 from addon.config import load_config
 from addon.errors import ConfigError
 
@@ -67,6 +70,7 @@ def token_endpoint():
             with endpoint.lock:
                 endpoint.requests.append(
                     {
+                        "method": self.command,
                         "path": self.path,
                         "headers": dict(self.headers.items()),
                         "body": self.rfile.read(length).decode(),
@@ -75,10 +79,14 @@ def token_endpoint():
             status, body = endpoint.reply()
             data = json.dumps(body).encode()
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        do_GET = do_POST
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -256,7 +264,110 @@ def test_token_never_logged(workspace, backend, token_endpoint):
     assert CLIENT_SECRET not in gateway.log
 
 
+@pytest.mark.parametrize("access_token", ["T\r\nX-Evil: 1", "a\x00b", "", "two words"])
+def test_unsafe_token_not_sent(workspace, backend, token_endpoint, access_token):
+    """A token that is empty or not visible ASCII counts as none: no header injection."""
+    token_endpoint.replies = [(200, {"access_token": access_token, "expires_in": 60})]
+    gateway, token = start(workspace, backend, token_endpoint)
+
+    call(gateway, token)
+
+    [request] = backend.take()
+    assert request.header("Authorization") == "Bearer from-sequence"
+    assert request.header("X-Evil") is None
+    assert wait_for(lambda: "other than visible ASCII" in gateway.log), gateway.log
+
+
+def test_token_redirect_not_followed(workspace, backend, token_endpoint):
+    """The client secret goes to the token URL only: a redirect is a failure."""
+    token_endpoint.replies = [(302, {})]
+    gateway, token = start(workspace, backend, token_endpoint)
+
+    call(gateway, token)
+
+    assert [r["method"] for r in token_endpoint.requests] == ["POST"]
+    assert wait_for(lambda: "the token URL returned status 302" in gateway.log)
+    [request] = backend.take()
+    assert request.header("Authorization") == "Bearer from-sequence"
+
+
+def test_token_request_ignores_proxy_variables(
+    workspace, backend, token_endpoint, monkeypatch
+):
+    """HTTP_PROXY in the gateway's environment does not reroute the token request."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", backend.url)
+    monkeypatch.setenv("http_proxy", backend.url)
+    gateway, token = start(workspace, backend, token_endpoint)
+
+    call(gateway, token)
+
+    assert len(token_endpoint.requests) == 1
+    [request] = backend.take()
+    assert request.header("Authorization") == "Bearer tok-1"
+
+
+def test_token_endpoint_not_speaking_http(workspace, backend, token_endpoint):
+    """A token URL that answers without HTTP is a token failure, not a 500."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    token_endpoint.url = f"http://127.0.0.1:{listener.getsockname()[1]}/token"
+    try:
+        gateway, token = start(workspace, backend, token_endpoint)
+        status = call(gateway, token)
+    finally:
+        listener.close()
+
+    assert status == 401  # the backend's own answer
+    assert wait_for(lambda: "did not answer in HTTP" in gateway.log), gateway.log
+
+
+def test_waiters_share_a_failed_fetch(monkeypatch):
+    """Requests that waited for a fetch that failed take its failure, not a new fetch."""
+    calls = []
+
+    def failing(security, refresh):
+        calls.append(refresh)
+        time.sleep(0.2)
+        raise endpoint_oauth.TokenError("the token URL could not be reached: timed out")
+
+    monkeypatch.setattr(endpoint_oauth, "request_token", failing)
+    security = endpoint_oauth.OAuthSecurity(
+        type="oauth",
+        grant_type="client_credentials",
+        token_url="http://127.0.0.1:1/token",
+        client_id="c",
+        client_secret="s",
+    )
+
+    async def three_requests():
+        return await asyncio.gather(
+            *(endpoint_oauth.get_token(security) for _ in range(3)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(three_requests())
+
+    assert len(calls) == 1
+    assert all(isinstance(r, endpoint_oauth.TokenError) for r in results)
+
+
 OAUTH_CONFIG_ERRORS = [
+    (
+        "      type: oauth\n      token_url: http://127.0.0.1:1/t\n      client_id: c\n"
+        "      client_secret: s\n      custom_parameters: {grant_type: x}\n",
+        11,
+        "API 'Orders' endpoint_security: field 'custom_parameters' sets grant_type, which "
+        "the gateway writes itself; use grant_type, username, password and scopes instead",
+    ),
     (
         "      type: oauth\n      client_id: c\n      client_secret: s\n",
         7,

@@ -17,6 +17,7 @@ from addon.blocking import (
     unmapped,
 )
 from addon.context import MessageContext
+from addon.config import load_config
 from addon.errors import ConfigError, GatewayError
 from addon.headers import TransportHeaders
 from addon.throttle import HardLimit, InMemoryCounters, levels_for, throttle
@@ -70,7 +71,7 @@ from addon.throttle import HardLimit, InMemoryCounters, levels_for, throttle
         (
             "blocking_conditions:\n  - type: USER\n    value: bob\n    invert: true\n",
             4,
-            "field 'invert' does not apply to a USER condition",
+            "field 'invert' does not apply to a condition of type USER",
         ),
         (
             "blocking_conditions:\n  - type: IPRANGE\n    starting_ip: 10.0.0.9\n"
@@ -126,7 +127,7 @@ def test_bad_limit_field_names_line_and_field(tmp_path, text, line, expected):
             "{prod: 5}",
             "max_tps: field 'prod' is unknown; accepted fields: production, sandbox",
         ),
-        ("5", "API 'Orders' max_tps: must be a mapping"),
+        ("5", "API 'Orders': field 'max_tps' must be a mapping"),
     ],
 )
 def test_bad_max_tps_named(tmp_path, max_tps, expected):
@@ -369,3 +370,38 @@ def test_blocked_flow_comment_names_condition(tmp_path):
         "blocked by blocking condition IP 203.0.113.7 (line 2), client address "
         "203.0.113.7: 900805" in flow.comment
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            "apis:\n  - name: A\n    context: /a\n    version: v1\n"
+            "    endpoint: http://127.0.0.1:1/\n    max_tps: 5\n",
+            6,
+            "API 'A': field 'max_tps' must be a mapping with production and/or sandbox "
+            "requests per second, not 5",
+        ),
+        (
+            "apis: []\nblocking_conditions: {type: IP}\n",
+            2,
+            "'blocking_conditions' must be a list of conditions, not a mapping",
+        ),
+        (
+            "apis:\n  - name: A\n    context: /a\n    version: v1\n"
+            "    endpoint: http://127.0.0.1:1/\n    security: [basic_auth, basic_auth]\n",
+            6,
+            "API 'A': field 'security' names a scheme twice: ['basic_auth', 'basic_auth']",
+        ),
+    ],
+)
+def test_shape_errors_name_line(tmp_path, text, line, message):
+    """A field of the wrong shape names its line and says what it takes."""
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "gateway.yaml").write_text(text)
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "gateway.yaml")
+
+    assert raised.value.line == line
+    assert str(raised.value).endswith(message), str(raised.value)
