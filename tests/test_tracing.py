@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -287,6 +289,16 @@ def test_replay_of_rejected_flow_runs_gateway_again(gateway_in_workspace):
 
     assert flow.response.status_code == 401
     assert flow.metadata[METADATA_KEY]["outcome"] == "rejected"
+
+
+def test_header_fingerprint_is_hmac_sha256():
+    """The fingerprint is the standard HMAC-SHA-256 of the value under the process key."""
+    for value in ("1234", "", "é-ünïcode", "x" * 200):
+        expected = hmac.new(
+            tracing._FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256
+        ).hexdigest()[:8]
+
+        assert tracing.value_fingerprint(value) == f"hmac:{expected}"
 
 
 def test_header_fingerprint_is_keyed_not_plain_sha256():
