@@ -32,6 +32,7 @@ code.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -131,13 +132,21 @@ def strip_owned_headers(
     accept_correlation: bool,
 ) -> None:
     """Remove headers only the gateway may set from the client's request."""
-    for name in {"X-JWT-Assertion", backend_jwt_header, DEFAULT_VERSION_HEADER}:
+    for name in _owned_headers(backend_jwt_header):
         if name in ctx.headers:
             ctx.headers.remove(name, excess=True)
             ctx.record("edge", f"client-sent {name} removed")
     if not accept_correlation and correlation_header in ctx.headers:
         ctx.headers.remove(correlation_header, excess=True)
         ctx.record("edge", f"client-sent {correlation_header} removed")
+
+
+@functools.lru_cache(maxsize=16)
+def _owned_headers(backend_jwt_header: str) -> tuple[str, ...]:
+    # Without repeats and in a fixed order, so that the trace lists the removals in
+    # the same order on every run.
+    names = ("X-JWT-Assertion", backend_jwt_header, DEFAULT_VERSION_HEADER)
+    return tuple(dict.fromkeys(names))
 
 
 def check_hop_by_hop(ctx: MessageContext, api: ApiConfig) -> None:
