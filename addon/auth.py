@@ -297,15 +297,23 @@ def anonymous(ctx: MessageContext) -> AuthResult:
     )
 
 
-def authenticators_for(api: ApiConfig) -> list[Authenticator]:
+# The authenticators for each `security` list; they keep no state between requests.
+_authenticators: dict[tuple[str, ...], tuple[Authenticator, ...]] = {}
+
+
+def authenticators_for(api: ApiConfig) -> tuple[Authenticator, ...]:
+    found = _authenticators.get(api.security)
+    if found is not None:
+        return found
     from .credentials_apikey import ApiKeyAuthenticator
     from .credentials_oauth import OAuthAuthenticator
 
-    found: list[Authenticator] = []
+    built: list[Authenticator] = []
     if "oauth2" in api.security:
-        found.append(OAuthAuthenticator())
+        built.append(OAuthAuthenticator())
     if "api_key" in api.security:
-        found.append(ApiKeyAuthenticator())
+        built.append(ApiKeyAuthenticator())
+    found = _authenticators[api.security] = tuple(built)
     return found
 
 

@@ -151,18 +151,21 @@ def _owned_headers(backend_jwt_header: str) -> tuple[str, ...]:
 
 def check_hop_by_hop(ctx: MessageContext, api: ApiConfig) -> None:
     """Drop hop-by-hop headers; reject a `Connection` that nominates a protected header."""
-    protected = {api.auth_header.lower(), api.api_key_header.lower(), "host"}
+    headers = ctx.headers
     nominated: list[str] = []
-    for value in ctx.headers.values("Connection"):
+    for value in headers.values("Connection"):
         nominated += [token.strip() for token in value.split(",") if token.strip()]
-    for token in nominated:
-        if token.lower() in protected:
-            raise edge_error(
-                400, f"The Connection header nominates {token}, which the gateway needs"
-            )
+    if nominated:
+        protected = {api.auth_header.lower(), api.api_key_header.lower(), "host"}
+        for token in nominated:
+            if token.lower() in protected:
+                raise edge_error(
+                    400,
+                    f"The Connection header nominates {token}, which the gateway needs",
+                )
     for name in [*HOP_BY_HOP, *nominated]:
-        if name in ctx.headers or ctx.headers.count(name):
-            ctx.headers.remove(name, excess=True)
+        if name in headers or (headers.excess and headers.count(name)):
+            headers.remove(name, excess=True)
 
 
 def check_repeated_credentials(

@@ -361,6 +361,9 @@ class Gateway:
             client_fields, backend_fields, targets=client_targets
         )
         tracing.describe(state, ctx, outcome, secrets)
+        tracing.remember_steps(
+            ctx, state["trace"], (client_fields, backend_fields), client_targets
+        )
         state["outcome"] = outcomes.FORWARDED
         state["backend"] = mask_query_credentials(forward.url)
         state["backend_method"] = forward.method
@@ -408,12 +411,11 @@ class Gateway:
                 sequences=self.config.sequences,
             )
         client = self.recent_requests.get(flow.id)
-        secrets = tracing.secret_values(
-            client.fields if client else (),
-            flow.request.headers.fields,
-            targets=(client.path,) if client else (),
+        state["trace"] = tracing.redacted_steps(
+            ctx,
+            (client.fields if client else (), flow.request.headers.fields),
+            (client.path,) if client else (),
         )
-        state["trace"] = tracing.trace_steps(ctx, secrets)
 
     def error(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)

@@ -213,8 +213,10 @@ def throttle(
             usage = _usage(counters, levels)
             ctx.record("throttle", f"within limits, not counted (dry run): {usage}")
         return
-    counters.add([(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels])
     if levels:
+        counters.add(
+            [(lv.key, lv.window_start, lv.tier.window_seconds) for lv in levels]
+        )
         ctx.record("throttle", f"counted: {_usage(counters, levels)}")
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from secrets import token_bytes
 from typing import Any
 
@@ -260,6 +261,56 @@ def trace_steps(
             summary = _redact_ordered(summary, hidden)
         entry["summary"] = mask_query_credentials(summary)
         steps.append(entry)
+    return steps
+
+
+@dataclass(slots=True)
+class ShownSteps:
+    """Redacted trace steps of a message and the inputs they were built from."""
+
+    steps: list[dict[str, Any]]
+    step_count: int
+    trace_length: int
+    header_lists: tuple[HeaderFields, ...]
+    targets: tuple[str, ...]
+
+
+def remember_steps(
+    ctx: MessageContext,
+    steps: list[dict[str, Any]],
+    header_lists: tuple[HeaderFields, ...],
+    targets: tuple[str, ...],
+) -> None:
+    """Keep `steps`, built from `ctx` and the secrets of these headers and targets."""
+    ctx.shown_steps = ShownSteps(
+        steps, len(steps), len(ctx.trace), header_lists, targets
+    )
+
+
+def redacted_steps(
+    ctx: MessageContext,
+    header_lists: tuple[HeaderFields, ...],
+    targets: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Return `ctx`'s trace steps with the secrets of these headers and targets blanked.
+
+    When the trace has no new step and the header lists are the very objects the
+    kept steps were built from, the kept list is returned: recomputing it would give
+    an equal list. The header lists are compared by identity because mitmproxy
+    replaces a field tuple when headers change and never changes one in place.
+    """
+    shown = ctx.shown_steps
+    if (
+        shown is not None
+        and shown.trace_length == len(ctx.trace)
+        and shown.step_count == len(shown.steps)
+        and shown.targets == targets
+        and len(shown.header_lists) == len(header_lists)
+        and all(a is b for a, b in zip(shown.header_lists, header_lists))
+    ):
+        return shown.steps
+    steps = trace_steps(ctx, secret_values(*header_lists, targets=targets))
+    remember_steps(ctx, steps, header_lists, targets)
     return steps
 
 

@@ -12,7 +12,9 @@ from mitmproxy.test import taddons, tflow
 
 from addon import outcomes, tracing
 from addon.credentials import fingerprint
+from addon.context import MessageContext
 from addon.gateway import METADATA_KEY, Gateway
+from addon.headers import TransportHeaders
 
 
 def fields(*pairs: tuple[str, str]) -> tuple[tuple[bytes, bytes], ...]:
@@ -308,3 +310,25 @@ def test_header_fingerprint_is_keyed_not_plain_sha256():
     assert displayed.startswith("Bearer **** (hmac:")
     assert fingerprint("1234")[len("sha256:"):] not in displayed
     assert tracing.masked("Authorization", "Bearer 1234") == displayed
+
+
+def test_redacted_steps_reused_until_inputs_change():
+    """The response hook reuses the request hook's steps only while nothing changed."""
+    ctx = MessageContext(headers=TransportHeaders(), method="GET", to="/")
+    ctx.record("auth", "token Bearer secret-value")
+    client = fields(("Authorization", "Bearer secret-value"))
+    backend = fields(("Accept", "*/*"))
+
+    first = tracing.redacted_steps(ctx, (client, backend), ("/",))
+    again = tracing.redacted_steps(ctx, (client, backend), ("/",))
+    other_headers = tracing.redacted_steps(ctx, ((), backend), ("/",))
+    ctx.record("route", "GET /")
+    longer = tracing.redacted_steps(ctx, ((), backend), ("/",))
+
+    assert first == [{"stage": "auth", "summary": "token ****"}]
+    assert again is first
+    assert other_headers is not first
+    assert other_headers == [
+        {"stage": "auth", "summary": "token Bearer secret-value"}
+    ]
+    assert len(longer) == 2
