@@ -452,7 +452,10 @@ def point_at_backend(
         {"host": hostport},
         ("User-Agent", pipeline.TRANSPORT_USER_AGENT),
     )
-    request.headers = http.Headers(fields)
+    # The fields are bytes pairs already, so they replace the request's own without
+    # the checks and copies of a new http.Headers. The client's field tuple, which
+    # the trace and the dry run keep, is not changed: a new tuple replaces it.
+    request.headers.fields = tuple(fields)
     request.method = forward.method
     data = request.data
     data.scheme = forward.scheme.encode("ascii")
