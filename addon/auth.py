@@ -143,10 +143,12 @@ def store_failure() -> AuthFailure:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BearerToken:
     """The token found in an Authorization value and what remains of the value."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     token: str | None
     remaining: str
 
@@ -187,10 +189,12 @@ def _strip_quotes(word: str) -> str:
     return word.strip()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuthResult:
     """The caller: the application behind the credential and its subscription."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     record: TokenRecord
     fingerprint: str
     kind: str = "oauth"
@@ -205,10 +209,12 @@ class AuthResult:
         return self.kind == "none"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuthRequest:
     """The inputs of an authenticator besides the message context."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     api: ApiConfig
     resource: Resource
     store: TokenStore
