@@ -106,9 +106,10 @@ def apply_cors_sequence(properties: dict[str, Any], headers: Any, method: str) -
         value = properties.get(name)
         if value is not None and not headers.get(name):
             _set(headers, name, value)
+    # The property first: reading a header of a mitmproxy Headers scans every field.
     if (
-        not headers.get(ALLOW_CREDENTIALS)
-        and properties.get(ALLOW_CREDENTIALS) == "true"
+        properties.get(ALLOW_CREDENTIALS) == "true"
+        and not headers.get(ALLOW_CREDENTIALS)
     ):
         _set(headers, ALLOW_CREDENTIALS, "true")
     if preflight and properties.get(EXPOSE_HEADERS) and not headers.get(EXPOSE_HEADERS):

@@ -509,7 +509,10 @@ def _apply_changes(request: http.Request, changes: RequestChanges) -> None:
 
 def _has_header(request: http.Request, lower_name: bytes) -> bool:
     # mitmproxy also compares names as lower-cased bytes, but its `in` builds a list.
-    return any(name.lower() == lower_name for name, _ in request.headers.fields)
+    for name, _ in request.headers.fields:
+        if name.lower() == lower_name:
+            return True
+    return False
 
 
 def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> None:
