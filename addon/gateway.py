@@ -306,7 +306,8 @@ class Gateway:
         client_targets = (path,)
         headers = TransportHeaders.from_fields(client_fields)
         ctx = MessageContext(headers=headers, method=request.method, to=path)
-        ctx.payload = Payload(_request_body(request, headers), headers.joined("content-type"))
+        content_type = headers.joined("content-type")
+        ctx.payload = Payload(_request_body(request, headers), content_type)
         # One config for the whole request, even if a reload swaps it meanwhile.
         config, store, runtime = self.config, self.store, self.runtime
         if config is None or store is None:
@@ -485,7 +486,7 @@ def _correlate(ctx: MessageContext, config: GatewayConfig) -> str:
 
 
 def _request_body(request: http.Request, headers: TransportHeaders) -> bytes:
-    """Return the request body, decoded when `headers` (the client's) name an encoding."""
+    """Return the request body, decoded when the client's `headers` name an encoding."""
     if headers.joined("content-encoding"):
         return request.get_content(strict=False) or b""
     return request.raw_content or b""
@@ -498,7 +499,11 @@ def _apply_changes(request: http.Request, changes: RequestChanges) -> None:
         if changes.content_type:
             request.headers["Content-Type"] = changes.content_type
         request.content = changes.body
-    elif changes.body == b"" and not raw_content and _has_header(request, b"content-type"):
+    elif (
+        changes.body == b""
+        and not raw_content
+        and _has_header(request, b"content-type")
+    ):
         del request.headers["content-type"]
     if changes.unchunked and "transfer-encoding" in request.headers:
         del request.headers["transfer-encoding"]

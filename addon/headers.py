@@ -62,7 +62,7 @@ class TransportHeaders:
             item[1] = value
 
     def joined(self, name: str) -> str | None:
-        """Return every value of `name` joined with ", ", as mitmproxy's `Headers.get` does.
+        """Return the values of `name` joined by ", ", as mitmproxy's Headers.get does.
 
         Returns None when the header is absent. Unlike `get`, it folds the excess
         occurrences in, so it reads a client header as mitmproxy would.
@@ -152,7 +152,10 @@ class TransportHeaders:
         return fields
 
     def to_fields_replacing(
-        self, dropped: frozenset[str], replaced: dict[str, str], appended: tuple[str, str]
+        self,
+        dropped: frozenset[str],
+        replaced: dict[str, str],
+        appended: tuple[str, str],
     ) -> list[tuple[bytes, bytes]]:
         """Return the fields to send after a transport's own changes, in one pass.
 

@@ -1,4 +1,4 @@
-"""The transport-header map: folding for reads and the transport's one-pass field list."""
+"""The transport-header map: folded reads and the one-pass field list to send."""
 
 from __future__ import annotations
 

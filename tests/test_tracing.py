@@ -294,7 +294,7 @@ def test_replay_of_rejected_flow_runs_gateway_again(gateway_in_workspace):
 
 
 def test_header_fingerprint_is_hmac_sha256():
-    """The fingerprint is the standard HMAC-SHA-256 of the value under the process key."""
+    """The fingerprint is the HMAC-SHA-256 of the value under the process key."""
     for value in ("1234", "", "é-ünïcode", "x" * 200):
         expected = hmac.new(
             tracing._FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256
