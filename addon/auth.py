@@ -151,10 +151,12 @@ def store_failure() -> AuthFailure:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BearerToken:
     """The token found in an Authorization value and what remains of the value."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     token: str | None
     remaining: str
 
@@ -195,10 +197,12 @@ def _strip_quotes(word: str) -> str:
     return word.strip()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuthResult:
     """The caller: the application behind the credential and its subscription."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     record: TokenRecord
     fingerprint: str
     kind: str = "oauth"
@@ -213,10 +217,12 @@ class AuthResult:
         return self.kind == "none"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuthRequest:
     """The inputs of an authenticator besides the message context."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     api: ApiConfig
     resource: Resource
     store: TokenStore
@@ -329,7 +335,14 @@ def unsubscribed_caller(application_name: str, owner: str) -> TokenRecord:
     )
 
 
-def authenticators_for(api: ApiConfig) -> list[Authenticator]:
+# The authenticators for each `security` list; they keep no state between requests.
+_authenticators: dict[tuple[str, ...], tuple[Authenticator, ...]] = {}
+
+
+def authenticators_for(api: ApiConfig) -> tuple[Authenticator, ...]:
+    found = _authenticators.get(api.security)
+    if found is not None:
+        return found
     from .credentials_apikey import ApiKeyAuthenticator
     from .credentials_basic import BasicAuthenticator
     from .credentials_oauth import OAuthAuthenticator
@@ -339,7 +352,9 @@ def authenticators_for(api: ApiConfig) -> list[Authenticator]:
         "basic_auth": BasicAuthenticator,
         "api_key": ApiKeyAuthenticator,
     }
-    return [kinds[scheme]() for scheme in SCHEME_ORDER if scheme in api.security]
+    built = tuple(kinds[scheme]() for scheme in SCHEME_ORDER if scheme in api.security)
+    _authenticators[api.security] = built
+    return built
 
 
 def challenges_for(api: ApiConfig) -> tuple[str, ...]:

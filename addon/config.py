@@ -8,7 +8,7 @@ field. Paths in the file are relative to the file.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -200,11 +200,19 @@ class ApiConfig:
     def group_for(self, key_type: str) -> EndpointGroup | None:
         """Return the load-balance or failover endpoint of `key_type`, if any."""
         return self.sandbox_group if key_type == "SANDBOX" else self.production_group
+    # Derived once from the fields above, because every request reads them.
+    _full_context: str = field(default="", init=False, repr=False, compare=False)
+    _label: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        full_context = versioned_context(self.context, self.version)
+        object.__setattr__(self, "_full_context", full_context)
+        object.__setattr__(self, "_label", f"{self.name}:v{self.version}")
 
     @property
     def full_context(self) -> str:
         """The context with the version in place, e.g. /testcustomheader/1.0.0."""
-        return versioned_context(self.context, self.version)
+        return self._full_context
 
     @property
     def default_context(self) -> str:
@@ -216,7 +224,7 @@ class ApiConfig:
     @property
     def label(self) -> str:
         """The API's name as Synapse names it, e.g. TestCustomHeader:v1.0.0."""
-        return f"{self.name}:v{self.version}"
+        return self._label
 
 
 def versioned_context(context: str, version: str) -> str:

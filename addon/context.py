@@ -104,6 +104,9 @@ class MessageContext:
     direction: str = "request"
     # Set when a mediator ends the flow: "respond", "drop", "loopback" or "send".
     action: str | None = None
+    # The redacted trace steps last shown for this message and what they were built
+    # from, so that the response hook reuses them when nothing changed since.
+    shown_steps: Any = None
 
     def __post_init__(self) -> None:
         self.axis2["HTTP_METHOD"] = self.method

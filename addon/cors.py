@@ -66,21 +66,12 @@ def set_cors_properties(
         props[ALLOW_CREDENTIALS] = "true"
     if allowed is not None:
         props[ALLOW_ORIGIN] = allowed
-    if resource is not None:
-        methods = ",".join(v for v in resource.verbs if v in settings.allow_methods)
-    else:
-        methods = ",".join(settings.allow_methods)
-    headers = list(settings.allow_headers)
-    if headers == ["*"]:
+    methods, listed_headers = _config_values(api, resource)
+    if listed_headers is None:
         requested = ctx.headers.get("Access-Control-Request-Headers")
         allow_headers = requested if isinstance(requested, str) else None
     else:
-        listed = {h.lower() for h in headers}
-        for name in (api.auth_header, api.api_key_header):
-            if name.lower() not in listed:
-                headers.append(name)
-                listed.add(name.lower())
-        allow_headers = ",".join(headers)
+        allow_headers = listed_headers
     props[ENABLED] = "true" if enabled and settings.enable else "false"
     props[ALLOW_METHODS] = methods
     if allow_headers is not None:
@@ -88,6 +79,47 @@ def set_cors_properties(
     if settings.expose_headers:
         props[EXPOSE_HEADERS] = ",".join(settings.expose_headers)
     props["api.ut.HTTP_METHOD"] = ctx.method
+
+
+# The values of `_config_values` by the identity of their API and resource. Each
+# entry keeps its API and resource alive, so no other object can take over their
+# ids while the entry exists.
+_config_values_cache: dict[
+    tuple[int, int], tuple[ApiConfig, Resource | None, str, str | None]
+] = {}
+MAX_CACHED_CONFIG_VALUES = 1024
+
+
+def _config_values(api: ApiConfig, resource: Resource | None) -> tuple[str, str | None]:
+    """Return Allow-Methods and Allow-Headers as the config sets them.
+
+    Allow-Headers is None when the API allows `*`: then the request's
+    Access-Control-Request-Headers is echoed. Both depend on the config only, so each
+    pair of API and resource computes them once.
+    """
+    key = (id(api), id(resource))
+    cached = _config_values_cache.get(key)
+    if cached is not None:
+        return cached[2], cached[3]
+    settings = api.cors
+    if resource is not None:
+        methods = ",".join(v for v in resource.verbs if v in settings.allow_methods)
+    else:
+        methods = ",".join(settings.allow_methods)
+    headers = list(settings.allow_headers)
+    if headers == ["*"]:
+        allow_headers = None
+    else:
+        listed = {h.lower() for h in headers}
+        for name in (api.auth_header, api.api_key_header):
+            if name.lower() not in listed:
+                headers.append(name)
+                listed.add(name.lower())
+        allow_headers = ",".join(headers)
+    if len(_config_values_cache) >= MAX_CACHED_CONFIG_VALUES:
+        _config_values_cache.clear()
+    _config_values_cache[key] = (api, resource, methods, allow_headers)
+    return methods, allow_headers
 
 
 def apply_cors_sequence(properties: dict[str, Any], headers: Any, method: str) -> None:
@@ -106,9 +138,10 @@ def apply_cors_sequence(properties: dict[str, Any], headers: Any, method: str) -
         value = properties.get(name)
         if value is not None and not headers.get(name):
             _set(headers, name, value)
+    # The property first: reading a header of a mitmproxy Headers scans every field.
     if (
-        not headers.get(ALLOW_CREDENTIALS)
-        and properties.get(ALLOW_CREDENTIALS) == "true"
+        properties.get(ALLOW_CREDENTIALS) == "true"
+        and not headers.get(ALLOW_CREDENTIALS)
     ):
         _set(headers, ALLOW_CREDENTIALS, "true")
     if preflight and properties.get(EXPOSE_HEADERS) and not headers.get(EXPOSE_HEADERS):

@@ -34,10 +34,12 @@ INCORRECT_RESOURCE_MESSAGE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Match:
     """The API elected for a request and the rest of its path."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     api: ApiConfig
     postfix: str
     default_version: bool = False

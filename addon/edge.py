@@ -32,6 +32,7 @@ code.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -131,7 +132,7 @@ def strip_owned_headers(
     accept_correlation: bool,
 ) -> None:
     """Remove headers only the gateway may set from the client's request."""
-    for name in {"X-JWT-Assertion", backend_jwt_header, DEFAULT_VERSION_HEADER}:
+    for name in _owned_headers(backend_jwt_header):
         if name in ctx.headers:
             ctx.headers.remove(name, excess=True)
             ctx.record("edge", f"client-sent {name} removed")
@@ -140,27 +141,39 @@ def strip_owned_headers(
         ctx.record("edge", f"client-sent {correlation_header} removed")
 
 
+@functools.lru_cache(maxsize=16)
+def _owned_headers(backend_jwt_header: str) -> tuple[str, ...]:
+    # Without repeats and in a fixed order, so that the trace lists the removals in
+    # the same order on every run.
+    names = ("X-JWT-Assertion", backend_jwt_header, DEFAULT_VERSION_HEADER)
+    return tuple(dict.fromkeys(names))
+
+
 def check_hop_by_hop(ctx: MessageContext, api: ApiConfig) -> None:
     """Drop hop-by-hop headers; reject a `Connection` that nominates a protected header."""
-    protected = {api.auth_header.lower(), api.api_key_header.lower(), "host"}
+    headers = ctx.headers
     nominated: list[str] = []
-    for value in ctx.headers.values("Connection"):
+    for value in headers.values("Connection"):
         nominated += [token.strip() for token in value.split(",") if token.strip()]
-    for token in nominated:
-        if token.lower() in protected:
-            raise edge_error(
-                400, f"The Connection header nominates {token}, which the gateway needs"
-            )
+    if nominated:
+        protected = {api.auth_header.lower(), api.api_key_header.lower(), "host"}
+        for token in nominated:
+            if token.lower() in protected:
+                raise edge_error(
+                    400,
+                    f"The Connection header nominates {token}, which the gateway needs",
+                )
     for name in [*HOP_BY_HOP, *nominated]:
-        if name in ctx.headers or ctx.headers.count(name):
-            ctx.headers.remove(name, excess=True)
+        if name in headers or (headers.excess and headers.count(name)):
+            headers.remove(name, excess=True)
 
 
 def check_repeated_credentials(
     ctx: MessageContext, api: ApiConfig, postfix: str
 ) -> None:
     """Reject a credential sent more than once with different values."""
-    for name in (api.auth_header, api.api_key_header):
+    # Without excess occurrences no header can carry two values.
+    for name in (api.auth_header, api.api_key_header) if ctx.headers.excess else ():
         values = ctx.headers.values(name)
         if len(set(values)) > 1:
             raise edge_error(

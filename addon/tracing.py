@@ -23,9 +23,10 @@ another name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from secrets import token_bytes
 from typing import Any
 
@@ -45,6 +46,22 @@ HeaderFields = Iterable[tuple[bytes, bytes]]
 # The key of the header-value fingerprints; new in every gateway process.
 _FINGERPRINT_KEY = token_bytes(32)
 
+
+def _hmac_states(key: bytes) -> tuple[Any, Any]:
+    """Return SHA-256 states that have absorbed the HMAC inner and outer key pads.
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) (RFC 2104). Copying the two
+    absorbed states costs less than half of what `hmac.new` costs per value, which
+    sets up OpenSSL's HMAC context anew each time.
+    """
+    padded = key.ljust(hashlib.sha256().block_size, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    return inner, outer
+
+
+_FINGERPRINT_INNER, _FINGERPRINT_OUTER = _hmac_states(_FINGERPRINT_KEY)
+
 # Left out of the header difference. mitmproxy's reverse mode replaces the client's Host
 # with the reverse target's before any hook runs, so the client's value is unknown, and
 # the backend always gets its own address.
@@ -61,8 +78,11 @@ def credential_part(value: str) -> str:
 
 def value_fingerprint(value: str) -> str:
     """Return the keyed fingerprint of a header value, stable within this process."""
-    digest = hmac.new(_FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256)
-    return "hmac:" + digest.hexdigest()[:8]
+    inner = _FINGERPRINT_INNER.copy()
+    inner.update(value.encode("utf-8"))
+    outer = _FINGERPRINT_OUTER.copy()
+    outer.update(inner.digest())
+    return "hmac:" + outer.hexdigest()[:8]
 
 
 def masked(name: str, value: str) -> str:
@@ -74,14 +94,54 @@ def masked(name: str, value: str) -> str:
     return f"{mask(value)} ({value_fingerprint(credential_part(value))})"
 
 
-def _grouped(fields: HeaderFields) -> dict[str, tuple[str, list[str]]]:
-    groups: dict[str, tuple[str, list[str]]] = {}
+@functools.lru_cache(maxsize=1024)
+def _field_name(raw_name: bytes) -> tuple[str, str, bool]:
+    """Return a raw header name decoded, its lower-case key, and whether it is secret.
+
+    Clients send the same few names on every request, so each is decoded once.
+    """
+    name = raw_name.decode("latin-1")
+    return name, name.lower(), is_secret_header(name)
+
+
+def _grouped(fields: HeaderFields) -> dict[str, tuple[str, bool, list[bytes]]]:
+    """Group raw values by lower-case name, keeping each name's first spelling.
+
+    The values stay bytes: latin-1 maps bytes to text one to one, so comparing the
+    bytes gives the same result as comparing the text, and only the values that are
+    shown get decoded.
+    """
+    groups: dict[str, tuple[str, bool, list[bytes]]] = {}
     for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1")
-        key = name.lower()
-        if key not in _NOT_COMPARED:
-            groups.setdefault(key, (name, []))[1].append(raw_value.decode("latin-1"))
+        name, key, secret = _field_name(raw_name)
+        if key in _NOT_COMPARED:
+            continue
+        group = groups.get(key)
+        if group is None:
+            groups[key] = (name, secret, [raw_value])
+        else:
+            group[2].append(raw_value)
     return groups
+
+
+def _shown_values(
+    secret: bool, values: list[bytes], fingerprints: dict[str, str]
+) -> list[str]:
+    """Decode `values` and mask them as `masked` does, reusing `fingerprints`."""
+    if not secret:
+        return [raw_value.decode("latin-1") for raw_value in values]
+    masked_values = []
+    for raw_value in values:
+        value = raw_value.decode("latin-1")
+        if not value:
+            masked_values.append("")
+            continue
+        credential = credential_part(value)
+        fingerprint = fingerprints.get(credential)
+        if fingerprint is None:
+            fingerprint = fingerprints[credential] = value_fingerprint(credential)
+        masked_values.append(f"{mask(value)} ({fingerprint})")
+    return masked_values
 
 
 def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, Any]]:
@@ -92,30 +152,34 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
     """
     before = _grouped(client)
     after = _grouped(backend)
+    # A credential often occurs twice (a header moved to another name keeps its
+    # value), and its keyed fingerprint is the costly part of masking it.
+    memo: dict[str, str] = {}
     changes: list[dict[str, Any]] = []
-    for key, (name, values) in before.items():
-        if key not in after:
+    for key, (name, secret, values) in before.items():
+        found = after.get(key)
+        if found is None:
             change, new_values = "removed", []
-        elif after[key][1] != values:
-            change, new_values = "changed", after[key][1]
+        elif found[2] != values:
+            change, new_values = "changed", found[2]
         else:
             continue
         changes.append(
             {
                 "name": name,
                 "change": change,
-                "client": [masked(name, v) for v in values],
-                "backend": [masked(name, v) for v in new_values],
+                "client": _shown_values(secret, values, memo),
+                "backend": _shown_values(secret, new_values, memo),
             }
         )
-    for key, (name, values) in after.items():
+    for key, (name, secret, values) in after.items():
         if key not in before:
             changes.append(
                 {
                     "name": name,
                     "change": "added",
                     "client": [],
-                    "backend": [masked(name, v) for v in values],
+                    "backend": _shown_values(secret, values, memo),
                 }
             )
     return changes
@@ -134,8 +198,7 @@ def secret_values(*header_lists: HeaderFields, targets: Iterable[str] = ()) -> s
                 found.add(value)
     for fields in header_lists:
         for raw_name, raw_value in fields:
-            name = raw_name.decode("latin-1")
-            if not is_secret_header(name):
+            if not _field_name(raw_name)[2]:
                 continue
             value = raw_value.decode("latin-1")
             for secret in (value, credential_part(value)):
@@ -146,7 +209,15 @@ def secret_values(*header_lists: HeaderFields, targets: Iterable[str] = ()) -> s
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """Replace each of `secrets` in `text` with `****`, longest first."""
-    for secret in sorted(secrets, key=len, reverse=True):
+    return _redact_ordered(text, _longest_first(secrets))
+
+
+def _longest_first(secrets: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(secrets, key=len, reverse=True))
+
+
+def _redact_ordered(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, "****")
     return text
@@ -181,15 +252,65 @@ def trace_steps(
     Credential query parameters are masked in every summary, also when their values
     are too short to be in `secrets`.
     """
-    hidden = tuple(secrets)
+    hidden = _longest_first(secrets)
     steps = []
     for step in ctx.trace:
         entry = step.as_dict()
         summary = entry["summary"]
         if hidden:
-            summary = redact(summary, hidden)
+            summary = _redact_ordered(summary, hidden)
         entry["summary"] = mask_query_credentials(summary)
         steps.append(entry)
+    return steps
+
+
+@dataclass(slots=True)
+class ShownSteps:
+    """Redacted trace steps of a message and the inputs they were built from."""
+
+    steps: list[dict[str, Any]]
+    step_count: int
+    trace_length: int
+    header_lists: tuple[HeaderFields, ...]
+    targets: tuple[str, ...]
+
+
+def remember_steps(
+    ctx: MessageContext,
+    steps: list[dict[str, Any]],
+    header_lists: tuple[HeaderFields, ...],
+    targets: tuple[str, ...],
+) -> None:
+    """Keep `steps`, built from `ctx` and the secrets of these headers and targets."""
+    ctx.shown_steps = ShownSteps(
+        steps, len(steps), len(ctx.trace), header_lists, targets
+    )
+
+
+def redacted_steps(
+    ctx: MessageContext,
+    header_lists: tuple[HeaderFields, ...],
+    targets: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Return `ctx`'s trace steps with the secrets of these headers and targets blanked.
+
+    When the trace has no new step and the header lists are the very objects the
+    kept steps were built from, the kept list is returned: recomputing it would give
+    an equal list. The header lists are compared by identity because mitmproxy
+    replaces a field tuple when headers change and never changes one in place.
+    """
+    shown = ctx.shown_steps
+    if (
+        shown is not None
+        and shown.trace_length == len(ctx.trace)
+        and shown.step_count == len(shown.steps)
+        and shown.targets == targets
+        and len(shown.header_lists) == len(header_lists)
+        and all(a is b for a, b in zip(shown.header_lists, header_lists))
+    ):
+        return shown.steps
+    steps = trace_steps(ctx, secret_values(*header_lists, targets=targets))
+    remember_steps(ctx, steps, header_lists, targets)
     return steps
 
 

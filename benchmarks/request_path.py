@@ -16,6 +16,8 @@ import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mitmproxy.test import taddons, tflow
@@ -75,7 +77,12 @@ def measure(addon: Gateway, token: str) -> tuple[float, float]:
     return (middle - start) / REQUESTS * 1e6, (end - middle) / REQUESTS * 1e6
 
 
-def main() -> None:
+@contextmanager
+def tutorial_gateway() -> Iterator[tuple[Gateway, str]]:
+    """Yield the addon configured for the tutorial in a temporary folder, and a token.
+
+    The addon's log goes to a handler that discards it.
+    """
     logging.getLogger("addon").handlers = [logging.NullHandler()]
     logging.getLogger("addon").propagate = False
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,8 +90,13 @@ def main() -> None:
         addon = Gateway()
         with taddons.context(addon) as tctx:
             tctx.configure(addon, gateway_config=str(config))
-            measure(addon, token)
-            results = [measure(addon, token) for _ in range(ROUNDS)]
+            yield addon, token
+
+
+def main() -> None:
+    with tutorial_gateway() as (addon, token):
+        measure(addon, token)
+        results = [measure(addon, token) for _ in range(ROUNDS)]
     request = [r[0] for r in results]
     response = [r[1] for r in results]
     total = [a + b for a, b in results]

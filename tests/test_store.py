@@ -62,6 +62,50 @@ def test_reader_sees_revocation_at_once(db):
     assert store.lookup(token_hash(token), "Api", "1.0.0").revoked
 
 
+def test_cached_lookup_sees_later_commits(db):
+    """A record the proxy keeps is dropped once the command line commits a change."""
+    store = TokenStore(db)
+    with Registry(db) as registry:
+        token = registry.issue_token("App")
+        digest = token_hash(token)
+        first = store.lookup(digest, "Api", "1.0.0")
+
+        assert store.lookup(digest, "Api", "1.0.0") is first
+        registry.subscribe("App", "Api", "1.0.0", tier="Gold", state="BLOCKED")
+        blocked = store.lookup(digest, "Api", "1.0.0")
+        assert registry.revoke_token(token)
+        revoked = store.lookup(digest, "Api", "1.0.0")
+
+    assert first.subscription_state == "UNBLOCKED"
+    assert blocked.subscription_state == "BLOCKED"
+    assert not blocked.revoked
+    assert revoked.revoked
+
+
+def test_cached_miss_sees_later_issue(db):
+    """A token looked up before it was issued is found after the issue commits."""
+    store = TokenStore(db)
+    with Registry(db) as registry:
+        key = registry.issue_api_key("App")
+        assert store.lookup(token_hash("not-yet"), "Api", "1.0.0") is None
+        assert store.lookup_api_key(token_hash(key), "Api", "1.0.0") is not None
+        token = registry.issue_token("App")
+
+    assert store.lookup(token_hash(token), "Api", "1.0.0") is not None
+    assert store.lookup_api_key(token_hash(token), "Api", "1.0.0") is None
+
+
+def test_cached_records_are_bounded(db, monkeypatch):
+    """Many unknown tokens cannot grow the proxy's kept records past the limit."""
+    monkeypatch.setattr(store_module, "MAX_CACHED_RECORDS", 3)
+    store = TokenStore(db)
+
+    for index in range(10):
+        assert store.lookup(token_hash(f"unknown-{index}"), "Api", "1.0.0") is None
+
+    assert len(store._records) <= 3
+
+
 def test_reader_is_read_only(db):
     store = TokenStore(db)
     with pytest.raises(sqlite3.OperationalError):

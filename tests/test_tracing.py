@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -10,7 +12,9 @@ from mitmproxy.test import taddons, tflow
 
 from addon import outcomes, tracing
 from addon.credentials import fingerprint
+from addon.context import MessageContext
 from addon.gateway import METADATA_KEY, Gateway
+from addon.headers import TransportHeaders
 
 
 def fields(*pairs: tuple[str, str]) -> tuple[tuple[bytes, bytes], ...]:
@@ -289,6 +293,16 @@ def test_replay_of_rejected_flow_runs_gateway_again(gateway_in_workspace):
     assert flow.metadata[METADATA_KEY]["outcome"] == "rejected"
 
 
+def test_header_fingerprint_is_hmac_sha256():
+    """The fingerprint is the HMAC-SHA-256 of the value under the process key."""
+    for value in ("1234", "", "é-ünïcode", "x" * 200):
+        expected = hmac.new(
+            tracing._FINGERPRINT_KEY, value.encode("utf-8"), hashlib.sha256
+        ).hexdigest()[:8]
+
+        assert tracing.value_fingerprint(value) == f"hmac:{expected}"
+
+
 def test_header_fingerprint_is_keyed_not_plain_sha256():
     """A short secret's fingerprint in a saved flow cannot be matched to its SHA-256."""
     displayed = tracing.masked("Custom", "Bearer 1234")
@@ -296,3 +310,25 @@ def test_header_fingerprint_is_keyed_not_plain_sha256():
     assert displayed.startswith("Bearer **** (hmac:")
     assert fingerprint("1234")[len("sha256:"):] not in displayed
     assert tracing.masked("Authorization", "Bearer 1234") == displayed
+
+
+def test_redacted_steps_reused_until_inputs_change():
+    """The response hook reuses the request hook's steps only while nothing changed."""
+    ctx = MessageContext(headers=TransportHeaders(), method="GET", to="/")
+    ctx.record("auth", "token Bearer secret-value")
+    client = fields(("Authorization", "Bearer secret-value"))
+    backend = fields(("Accept", "*/*"))
+
+    first = tracing.redacted_steps(ctx, (client, backend), ("/",))
+    again = tracing.redacted_steps(ctx, (client, backend), ("/",))
+    other_headers = tracing.redacted_steps(ctx, ((), backend), ("/",))
+    ctx.record("route", "GET /")
+    longer = tracing.redacted_steps(ctx, ((), backend), ("/",))
+
+    assert first == [{"stage": "auth", "summary": "token ****"}]
+    assert again is first
+    assert other_headers is not first
+    assert other_headers == [
+        {"stage": "auth", "summary": "token Bearer secret-value"}
+    ]
+    assert len(longer) == 2
