@@ -129,10 +129,8 @@ def answer_internal_error(
 
 def refresh_trace(gateway: Gateway, flow: http.HTTPFlow, state: dict, ctx: Any) -> None:
     """Rebuild the flow's trace, header difference and comment after a late change."""
-    client = gateway.recent_requests.get(flow.id)
-    client_fields = client.fields if client else ()
+    client_fields, targets = tracing.client_side(ctx, gateway.recent_requests.get(flow.id))
     backend_fields = flow.request.headers.fields
-    targets = (client.path,) if client else ()
     secrets = tracing.secret_values(client_fields, backend_fields, targets=targets)
     state["trace"] = tracing.trace_steps(ctx, secrets)
     if state.get("outcome") == outcomes.FORWARDED:

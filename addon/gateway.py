@@ -419,11 +419,11 @@ class Gateway:
                 internal_error(flow.id),
                 sequences=self.config.sequences,
             )
-        client = self.recent_requests.get(flow.id)
+        client_fields, targets = tracing.client_side(
+            ctx, self.recent_requests.get(flow.id)
+        )
         state["trace"] = tracing.redacted_steps(
-            ctx,
-            (client.fields if client else (), flow.request.headers.fields),
-            (client.path,) if client else (),
+            ctx, (client_fields, flow.request.headers.fields), targets
         )
 
     def error(self, flow: http.HTTPFlow) -> None:

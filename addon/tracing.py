@@ -287,6 +287,21 @@ def remember_steps(
     )
 
 
+def client_side(ctx: MessageContext, client: Any) -> tuple[HeaderFields, tuple[str, ...]]:
+    """Return the client's header fields and request target, whose secrets a trace hides.
+
+    `client` is the flow's remembered client request. When it has dropped out of that
+    memory (a slow backend and many newer flows), the lists kept with the request
+    hook's steps stand in for it, so the client's secrets are still blanked.
+    """
+    if client is not None:
+        return client.fields, (client.path,)
+    shown = ctx.shown_steps
+    if shown is not None and shown.header_lists:
+        return shown.header_lists[0], shown.targets
+    return (), ()
+
+
 def redacted_steps(
     ctx: MessageContext,
     header_lists: tuple[HeaderFields, ...],

@@ -15,6 +15,7 @@ from addon.credentials import fingerprint
 from addon.context import MessageContext
 from addon.gateway import METADATA_KEY, Gateway
 from addon.headers import TransportHeaders
+from addon.replay import RecentRequests
 
 
 def fields(*pairs: tuple[str, str]) -> tuple[tuple[bytes, bytes], ...]:
@@ -234,6 +235,23 @@ def test_response_adds_status_to_comment(gateway_in_workspace):
 
     assert flow.comment.startswith("forwarded: backend status 200\n")
     assert flow.metadata[METADATA_KEY]["status"] == 200
+
+
+def test_response_trace_forgotten_request(gateway_in_workspace):
+    """A response after the client request left the gateway's memory still hides its secrets."""
+    gateway, token = gateway_in_workspace
+    flow = tutorial_flow(token)
+    gateway.request(flow)
+    ctx, _ = gateway.flows.get(flow.id)
+    ctx.record("mediator", f"copied {token} into a property")  # a new step to redact
+    gateway.recent_requests = RecentRequests()  # as after 2,000 newer flows
+    flow.response = tflow.tresp(status_code=200)
+
+    gateway.response(flow)
+
+    assert token not in json.dumps(flow.metadata[METADATA_KEY])
+    assert token not in flow.comment
+    assert "copied **** into a property" in flow.comment
 
 
 def test_rejected_flow_trace(gateway_in_workspace):
