@@ -19,6 +19,7 @@ from .access_rate import MaxTps, parse_max_tps
 from .blocking import BlockingConditions, check_api_contexts, parse_blocking_conditions
 from .endpoint_groups import EndpointGroup, parse_api_groups
 from .endpoint_oauth import OAuthSecurity
+from .context import add_secret_headers
 from .errors import ConfigError, ConfigErrors
 from .fields import FieldReader, line_of
 from .mediation.library import SequenceLibrary, display_path
@@ -627,6 +628,11 @@ def check_config(
         errors.extend(check_api_contexts(shown, blocking, served))
     if sequence_errors or errors:
         return None, [*sequence_errors, *errors]
+    # The trace masks the credential headers that this config names.
+    add_secret_headers(
+        [backend_jwt.header]
+        + [name for api in apis for name in (api.auth_header, api.api_key_header)]
+    )
     config = GatewayConfig(
         path=path,
         sequences_folder=folder,

@@ -12,6 +12,7 @@ import functools
 import itertools
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,29 @@ _SECRET_NAME_PARTS = re.compile(
 )
 
 
+# Credential headers that the loaded configs name (an API's auth_header and
+# api_key_header, the backend JWT header), in lower case. Names are only ever added,
+# so a header that was a credential under an earlier config stays masked.
+_configured_secret_headers: set[str] = set()
+
+
+def add_secret_headers(names: Iterable[str]) -> None:
+    """Treat these header names as credentials too, whatever their spelling."""
+    new = {name.lower() for name in names} - _configured_secret_headers
+    if new:
+        _configured_secret_headers.update(new)
+        is_secret_header.cache_clear()
+
+
 @functools.lru_cache(maxsize=1024)
 def is_secret_header(name: str) -> bool:
     """Return whether the value of header `name` is a credential the trace must mask."""
-    return name.lower() in SECRET_HEADERS or _SECRET_NAME_PARTS.search(name) is not None
+    key = name.lower()
+    return (
+        key in SECRET_HEADERS
+        or key in _configured_secret_headers
+        or _SECRET_NAME_PARTS.search(name) is not None
+    )
 
 
 def mask(value: Any) -> str:

@@ -68,7 +68,7 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         header_part, claims_part, _ = token.split(".")
         header = json.loads(_b64decode(header_part))
         claims = json.loads(_b64decode(claims_part))
-    except (ValueError, UnicodeDecodeError, binascii.Error) as e:
+    except (ValueError, UnicodeDecodeError, binascii.Error, RecursionError) as e:
         raise jwt.DecodeError(f"invalid JWT segments: {e}") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise jwt.DecodeError("the JWT header and payload must be JSON objects")

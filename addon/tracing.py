@@ -95,13 +95,22 @@ def masked(name: str, value: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _field_name(raw_name: bytes) -> tuple[str, str, bool]:
-    """Return a raw header name decoded, its lower-case key, and whether it is secret.
+def _decoded_name(raw_name: bytes) -> tuple[str, str]:
+    """Return a raw header name decoded and its lower-case key.
 
     Clients send the same few names on every request, so each is decoded once.
     """
     name = raw_name.decode("latin-1")
-    return name, name.lower(), is_secret_header(name)
+    return name, name.lower()
+
+
+def _field_name(raw_name: bytes) -> tuple[str, str, bool]:
+    """Return a raw header name decoded, its lower-case key, and whether it is secret.
+
+    Whether a name is secret depends on the loaded configs, so it is not cached here.
+    """
+    name, key = _decoded_name(raw_name)
+    return name, key, is_secret_header(name)
 
 
 def _grouped(fields: HeaderFields) -> dict[str, tuple[str, bool, list[bytes]]]:

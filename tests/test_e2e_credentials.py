@@ -464,3 +464,20 @@ def test_api_key_in_header_and_query_forwards_query(world):
     [received] = world.backend.take()
     assert received.header("ApiKey") is None
     assert received.path == f"/items?apikey={key}"
+
+
+def test_deeply_nested_jwt_is_900901(world):
+    """A token of JWT shape whose JSON is nested too deeply is invalid, never a 500."""
+
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    token = ".".join(
+        (segment(b'{"alg":"RS256"}'), segment(b"[" * 3000 + b"]" * 3000), "c2ln")
+    )
+
+    response = world.get("/shop/v1/items", {"Authorization": f"Bearer {token}"})
+
+    assert response.status == 401
+    assert response.text == JWT_INVALID
+    assert world.backend.take() == []

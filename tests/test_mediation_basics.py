@@ -3,9 +3,10 @@
 import pytest
 
 from addon.context import MessageContext
-from addon.errors import ConfigError
+from addon.errors import ConfigError, MediationFault
 from addon.headers import TransportHeaders
 from addon.mediation.library import build_sequence_text
+from addon.mediation.payload import Payload
 from addon.mediation.expressions import compile_expression
 from addon.mediation.values import java_double
 from addon.mediation.xmlparse import parse_xml
@@ -142,3 +143,24 @@ def test_element_outside_synapse_namespace_is_rejected():
     text = '<sequence name="S"><property name="p" value="x"/></sequence>'
     with pytest.raises(ConfigError, match="not the Synapse namespace"):
         build_sequence_text(text.encode(), "S.xml")
+
+
+def test_base64_decode_replaces_undecodable_bytes():
+    """Synapse's base64Decode builds the text with Java's new String: bad bytes become U+FFFD."""
+    value = compile_expression("base64Decode($trp:X-B)").evaluate(context(**{"X-B": "/w=="}))
+
+    assert value == "\ufffd"
+
+
+def test_json_nested_too_deeply_is_invalid_json():
+    """JSON deeper than the parser's recursion allows is invalid JSON, never a crash.
+
+    json-eval gives "" for it, as for any invalid JSON; reading it through $body faults.
+    """
+    ctx = context()
+    deep = b'{"a":' + b"[" * 20000 + b"]" * 20000 + b"}"
+    ctx.payload = Payload(deep, "application/json")
+
+    assert compile_expression("json-eval($.a)").evaluate(ctx) == ""
+    with pytest.raises(MediationFault):
+        compile_expression("$body/jsonObject/a").evaluate(ctx)

@@ -254,6 +254,43 @@ def test_response_trace_forgotten_request(gateway_in_workspace):
     assert "copied **** into a property" in flow.comment
 
 
+def test_configured_credential_headers_masked(workspace, backend):
+    """An API's own auth_header and api_key_header are credentials in the trace too."""
+    workspace.write_config(
+        "apis:\n"
+        "  - name: Tok\n    context: /tok\n    version: v1\n"
+        f"    endpoint: {backend.url}/\n    auth_header: X-Tok\n"
+        "  - name: Key\n    context: /key\n    version: v1\n"
+        f"    endpoint: {backend.url}/\n    security: [api_key]\n    api_key_header: X-Key\n"
+    )
+    token = workspace.app_with_token("App", "Tok", "v1")
+    with workspace.registry() as registry:
+        registry.subscribe("App", "Key", "v1", tier="Gold")
+        key = registry.issue_api_key("App")
+    gateway = Gateway()
+    with taddons.context(gateway) as tctx:
+        tctx.configure(gateway, gateway_config=str(workspace.config))
+        flows = []
+        for path, header, value in (
+            ("/tok/v1/x", "X-Tok", f"Bearer {token}"),
+            ("/key/v1/x", "X-Key", key),
+        ):
+            flow = tflow.tflow()
+            flow.request.path = path
+            flow.request.headers.clear()
+            flow.request.data.content = b""
+            flow.request.headers[header] = value
+            gateway.request(flow)
+            flows.append(flow)
+
+    for flow, secret in zip(flows, (token, key)):
+        assert flow.metadata[METADATA_KEY]["outcome"] == "forwarded"
+        assert secret not in flow.comment
+        assert secret not in json.dumps(flow.metadata[METADATA_KEY])
+    assert "- X-Tok: Bearer **** (hmac:" in flows[0].comment
+    assert "- X-Key: **** (hmac:" in flows[1].comment
+
+
 def test_rejected_flow_trace(gateway_in_workspace):
     """Unknown token: 900901, a no-entry mark, the fingerprint and never the token."""
     gateway, _ = gateway_in_workspace

@@ -507,10 +507,13 @@ def _xpath_base64_decode(_context: Any, *args: Any) -> str:
     text = xpath_string(args[0]) if args else ""
     if not text:
         return ""
+    charset = _charset(args)
     try:
-        return base64.b64decode(text, validate=False).decode(_charset(args)).strip()
-    except (ValueError, UnicodeDecodeError) as e:
+        decoded = base64.b64decode(text, validate=False)
+    except ValueError as e:
         raise MediationFault(f"base64Decode: {e}") from None
+    # Java's new String(bytes, charset) puts U+FFFD for bytes the charset cannot decode.
+    return decoded.decode(charset, errors="replace").strip()
 
 
 # commons-httpclient URIUtil.encodePathQuery keeps the characters allowed in a path

@@ -37,10 +37,16 @@ class JsonNumber(str):
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON, keeping numbers as JsonNumber; raise ValueError if invalid."""
-    return json.loads(
-        text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_reject
-    )
+    """Parse JSON, keeping numbers as JsonNumber; raise ValueError if invalid.
+
+    JSON nested deeper than Python's recursion allows is invalid here too.
+    """
+    try:
+        return json.loads(
+            text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_reject
+        )
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
 
 
 def _reject(name: str) -> Any:
