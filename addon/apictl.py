@@ -18,8 +18,8 @@ WSO2's publisher appends `/{version}` to a context without a `{version}` placeho
 and an unquoted `version: 1.10` is the string `1.10` to WSO2, so versions are read as
 the text written in the file, never as numbers. Whatever matters to a gateway and is
 not supported here (session affinity or an algorithm other than round robin for
-load-balanced endpoints, mutual SSL, Basic authentication of callers, a non-HTTP API) is a load error naming the file, line and
-field. Errors point into the project's files.
+load-balanced endpoints, mutual SSL, a non-HTTP API) is a load error naming the file,
+line and field. Errors point into the project's files.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ from .endpoint_groups import (
     group_name,
     parse_failover_flag,
 )
+from .endpoint_oauth import OAuthSecurity
 from .errors import ConfigError
 from .fields import FieldReader, line_of
 from .mediation.base import Sequence
 from .mediation.library import SequenceLibrary, display_path
 from .resources import AUTH_TYPES, HTTP_VERBS, Resource, compile_resource
-from .endpoint_oauth import OAuthSecurity
 from .settings import CorsSettings, EndpointSecurity, parse_endpoint_security
 from .tiers import TierTable
 
@@ -497,7 +497,11 @@ class _ApiReader:
             scope_roles=scope_roles,
             sequences=sequences,
             max_tps=parse_max_tps(
-                doc.shown, f"API {name!r}", data.get("maxTps"), "maxTps", doc.line(data, "maxTps")
+                doc.shown,
+                f"API {name!r}",
+                data.get("maxTps"),
+                "maxTps",
+                doc.line(data, "maxTps"),
             ),
         )
 

@@ -89,9 +89,13 @@ def _name(text: str) -> str:
 
 
 def _user_name(text: str) -> str:
-    if not text.strip() or text != text.strip() or any(ord(c) < 32 for c in text) or any(
-        c in text for c in ":@,"
-    ):
+    # ':' ends the user name in Basic credentials and '@' starts a tenant.
+    invalid = (
+        not text.strip()
+        or text != text.strip()
+        or any(ord(c) < 32 or c in ":@," for c in text)
+    )
+    if invalid:
         raise argparse.ArgumentTypeError(
             f"invalid user name {text!r}: no spaces around it, no ':', '@' or ','"
         )

@@ -17,9 +17,9 @@ import yaml
 
 from .access_rate import MaxTps, parse_max_tps
 from .blocking import BlockingConditions, check_api_contexts, parse_blocking_conditions
+from .context import add_secret_headers
 from .endpoint_groups import EndpointGroup, parse_api_groups
 from .endpoint_oauth import OAuthSecurity
-from .context import add_secret_headers
 from .errors import ConfigError, ConfigErrors
 from .fields import FieldReader, line_of
 from .mediation.library import SequenceLibrary, display_path
@@ -183,7 +183,7 @@ class ApiConfig:
     cors: CorsSettings = CorsSettings()
     resources: tuple[Resource, ...] = ()
     # The API's scopes and the user roles bound to each, as the Publisher defines
-    # them; basic-auth callers pass a scope through a role.
+    # them. Basic-auth callers pass a scope through a role.
     scope_roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
@@ -193,14 +193,10 @@ class ApiConfig:
     out_sequence: Sequence | None = None
     fault_sequence: Sequence | None = None
     max_tps: MaxTps | None = None
-    # Load-balance or failover endpoints; `endpoint` and `sandbox_endpoint` are then
+    # Load-balance or failover endpoints. `endpoint` and `sandbox_endpoint` are then
     # their first members.
     production_group: EndpointGroup | None = None
     sandbox_group: EndpointGroup | None = None
-
-    def group_for(self, key_type: str) -> EndpointGroup | None:
-        """Return the load-balance or failover endpoint of `key_type`, if any."""
-        return self.sandbox_group if key_type == "SANDBOX" else self.production_group
     # Derived once from the fields above, because every request reads them.
     _full_context: str = field(default="", init=False, repr=False, compare=False)
     _label: str = field(default="", init=False, repr=False, compare=False)
@@ -209,6 +205,10 @@ class ApiConfig:
         full_context = versioned_context(self.context, self.version)
         object.__setattr__(self, "_full_context", full_context)
         object.__setattr__(self, "_label", f"{self.name}:v{self.version}")
+
+    def group_for(self, key_type: str) -> EndpointGroup | None:
+        """Return the load-balance or failover endpoint of `key_type`, if any."""
+        return self.sandbox_group if key_type == "SANDBOX" else self.production_group
 
     @property
     def full_context(self) -> str:
@@ -396,7 +396,7 @@ def _parse_api(
         throttling_tier=api_tier,
         cors=parse_cors(file, api.get("cors"), f"{owner} cors", cors or CorsSettings()),
         resources=resources,
-        scope_roles=parse_scope_roles(file, owner, api.get("scopes")),
+        scope_roles=parse_scope_roles(file, owner, api),
         out_sequence=sequences_of["out_sequence"],
         fault_sequence=sequences_of["fault_sequence"],
         max_tps=parse_max_tps(
@@ -428,17 +428,18 @@ def _sequence_field(
 
 
 def parse_scope_roles(
-    file: str, owner: str, raw: Any
+    file: str, owner: str, api: Any
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Read an API's `scopes`: a list of `{name, roles}`, as the Publisher binds them."""
+    raw = api.get("scopes")
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise ConfigError(
             f"{owner}: field 'scopes' must be a list of {{name, roles}} mappings, "
-            f"not {type(raw).__name__}",
+            f"not {raw!r}",
             file=file,
-            line=getattr(raw, "line", None),
+            line=line_of(api, "scopes"),
         )
     found: dict[str, tuple[str, ...]] = {}
     for index, entry in enumerate(raw, start=1):

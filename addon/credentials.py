@@ -52,8 +52,8 @@ def new_api_key() -> str:
 
 
 # PBKDF2-SHA256 for basic-auth passwords is slow on purpose, because a stored hash must
-# resist guessing. The gateway remembers a verified password in memory, so the cost
-# falls on the first request of each user.
+# resist guessing. The gateway remembers each check in memory, so the cost falls on
+# the first request with each user and password.
 PASSWORD_SCHEME = "pbkdf2_sha256"
 PASSWORD_ITERATIONS = 200_000
 

@@ -20,10 +20,10 @@ base64(user:password)` (or the API's `auth_header`). Facts from the authenticato
   user name is both the end user and the throttling key.
 
 Users live in the store with a salted PBKDF2 hash of their password
-(`python -m addon users add`). Verifying such a hash is slow by design, so a verified
-password is remembered in memory, keyed by the stored hash and an HMAC of the password
-under a key of this process: a changed password or removed user is seen on the next
-request, and the cache never contains a password.
+(`python -m addon users add`). Verifying such a hash is slow by design, so the outcome
+of each check is remembered in memory. The key is the stored hash and an HMAC of the
+password under a key of this process. So a changed password or a removed user is seen
+on the next request, and the cache never contains a password.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from .auth import (
     AuthFailure,
     AuthRequest,
     AuthResult,
+    leave_other_parts,
     store_failure,
     unsubscribed_caller,
 )
@@ -52,16 +53,16 @@ SEGMENT_SCHEME = "Basic"
 TENANT = "carbon.super"
 APPLICATION_NAME = "BasicAuthApplication"
 EVERYONE_ROLE = "Internal/everyone"
-# Remembered verifications; beyond this many the cache starts over.
+# The number of remembered password checks beyond which the cache starts over.
 CACHE_LIMIT = 1024
 
 _CACHE_KEY = secrets.token_bytes(32)
-# (user name, stored password hash) -> HMAC of the password that matched it.
-_verified: dict[tuple[str, str], bytes] = {}
+# (user name, stored password hash, HMAC of a password) -> whether they matched.
+_checked: dict[tuple[str, str, bytes], bool] = {}
 
 
 class BasicAuthenticator:
-    """User name and password against the store's users; roles against scopes."""
+    """The authenticator of store users by name and password, with roles for scopes."""
 
     scheme = "basic_auth"
 
@@ -78,20 +79,24 @@ class BasicAuthenticator:
             ctx.record("auth", f"no Basic credentials in {header_name}")
             return None
         if not request.keep_auth_header:
-            if remaining.strip():
-                ctx.headers.set(header_name, remaining)
-                ctx.headers.remove_excess(header_name)
-            else:
-                ctx.headers.remove(header_name, excess=True)
+            leave_other_parts(ctx, header_name, remaining)
 
         credentials = decode(segment)
         if credentials is None:
-            ctx.record("auth", f"Basic credentials are not base64 user:password: {INVALID_CREDENTIALS}")
+            ctx.record(
+                "auth",
+                "Basic credentials are not base64 user:password: "
+                f"{INVALID_CREDENTIALS}",
+            )
             raise invalid()
         name, password = credentials
         user, tenant = tenant_user(name)
         if tenant != TENANT:
-            ctx.record("auth", f"user {name} is of tenant {tenant}, not {TENANT}: {RESOURCE_FORBIDDEN}")
+            ctx.record(
+                "auth",
+                f"user {name} is of tenant {tenant}, not {TENANT}: "
+                f"{RESOURCE_FORBIDDEN}",
+            )
             raise AuthFailure(RESOURCE_FORBIDDEN, "Resource forbidden ")
         try:
             record = request.store.lookup_user(user)
@@ -100,9 +105,8 @@ class BasicAuthenticator:
             raise store_failure() from e
         if record is None:
             # A caller may have typed the password as the user name: show a fingerprint.
-            ctx.record(
-                "auth", f"unknown user ({value_fingerprint(user)}): {INVALID_CREDENTIALS}"
-            )
+            shown = value_fingerprint(user)
+            ctx.record("auth", f"unknown user ({shown}): {INVALID_CREDENTIALS}")
             raise invalid()
         if not _password_matches(user, password, record.password_hash):
             ctx.record("auth", f"wrong password for user {user}: {INVALID_CREDENTIALS}")
@@ -120,7 +124,9 @@ class BasicAuthenticator:
         end_user = f"{user}@{TENANT}"
         # The log and the trace name the user where other kinds show a fingerprint.
         ctx.properties["gateway.token_fingerprint"] = f"user:{end_user}"
-        ctx.record("auth", f"basic auth user {end_user} accepted (tier Unauthenticated)")
+        ctx.record(
+            "auth", f"basic auth user {end_user} accepted (tier Unauthenticated)"
+        )
         return AuthResult(
             unsubscribed_caller(APPLICATION_NAME, end_user),
             f"user:{end_user}",
@@ -159,7 +165,7 @@ def decode(segment: str) -> tuple[str, str] | None:
 
 
 def tenant_user(name: str) -> tuple[str, str]:
-    """Split `alice@tenant` into the user and the tenant; no tenant means carbon.super."""
+    """Split `alice@tenant` into the user and the tenant (carbon.super if none)."""
     user, sep, tenant = name.rpartition("@")
     if not sep:
         return name, TENANT
@@ -187,13 +193,17 @@ def invalid() -> AuthFailure:
 
 
 def _password_matches(user: str, password: str, stored: str) -> bool:
+    """Return whether `password` is the user's, checking each password once.
+
+    PBKDF2 takes tens of milliseconds on the event loop, so wrong passwords are
+    remembered too, as WSO2's invalid-username cache does: repeating one costs nothing.
+    """
     mark = hmac.new(_CACHE_KEY, password.encode("utf-8"), hashlib.sha256).digest()
-    known = _verified.get((user, stored))
-    if known is not None and hmac.compare_digest(known, mark):
-        return True
-    if not verify_password(password, stored):
-        return False
-    if len(_verified) >= CACHE_LIMIT:
-        _verified.clear()
-    _verified[(user, stored)] = mark
-    return True
+    key = (user, stored, mark)
+    matches = _checked.get(key)
+    if matches is None:
+        matches = verify_password(password, stored)
+        if len(_checked) >= CACHE_LIMIT:
+            _checked.clear()
+        _checked[key] = matches
+    return matches

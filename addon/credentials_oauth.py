@@ -17,12 +17,12 @@ from .auth import (
     AuthFailure,
     AuthRequest,
     AuthResult,
-    BearerToken,
     access_failure,
     check_subscription,
     extract_bearer,
     has_required_token_type,
     has_scope,
+    leave_other_parts,
     lookup_by_hash,
 )
 from .context import MessageContext
@@ -50,7 +50,7 @@ class OAuthAuthenticator:
         # WSO2 takes the token out as soon as it has read it, so it is gone even from
         # the headers an error response echoes.
         if not request.keep_auth_header:
-            _remove_token(ctx, header_name, bearer)
+            leave_other_parts(ctx, header_name, bearer.remaining)
         else:
             ctx.record(
                 "auth", f"{header_name} kept outbound (gateway_outbound_auth_header)"
@@ -117,12 +117,3 @@ def _validate_opaque(
         end_user=record.user_name or record.application_owner,
         throttle_id=str(record.application_id),
     )
-
-
-def _remove_token(ctx: MessageContext, header_name: str, bearer: BearerToken) -> None:
-    """Take the token out of the header, as WSO2 does by default."""
-    if bearer.remaining:
-        ctx.headers.set(header_name, bearer.remaining)
-        ctx.headers.remove_excess(header_name)
-    else:
-        ctx.headers.remove(header_name, excess=True)

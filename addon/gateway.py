@@ -72,10 +72,10 @@ class Gateway:
         self.runtime = pipeline.Runtime()
         # The message context of each forwarded flow, for its response and failures.
         self.flows = FlowContexts()
-        # Sub-addons, run in this order after `request`: the backend's OAuth token
-        # (endpoint security oauth); the connection check that walks load-balanced and
-        # failover members and sends WSO2's 101503 fault when none is reachable; the
-        # answer to the backend's challenge (endpoint security digest).
+        # Sub-addons, run in this order after `request`. BackendToken sets the backend's
+        # OAuth token (endpoint security oauth). BackendCheck walks load-balanced and
+        # failover members and sends WSO2's 101503 fault when none is reachable.
+        # BackendDigest responds to the backend's digest challenge.
         self.addons = [BackendToken(self), BackendCheck(self), BackendDigest(self)]
 
     def load(self, loader: Any) -> None:

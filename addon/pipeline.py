@@ -3,8 +3,9 @@
 dispatch (which API) -> edge checks that need the API -> CORS handler (which resource;
 404/405; preflight answered) -> authenticate (which application; the token leaves its
 header; backend JWT added) -> throttle (blocking conditions, quotas, burst limits,
-backend hard limit) -> in-sequence (the API's mediation) -> endpoint
-(by key type, `{uri.var.x}`) -> endpoint security -> route (the backend URL). Each stage
+backend hard limit) -> in-sequence (the API's mediation) -> endpoint (by key type, a
+load-balance or failover member, `{uri.var.x}`) -> endpoint security -> route (the
+backend URL). Each stage
 records what it decided in the message context's trace. A stage that rejects the request
 raises GatewayError. This module does not depend on mitmproxy.
 """

@@ -45,7 +45,7 @@ def issue_jwt(
     user: str | None = None,
     now: float | None = None,
 ) -> str:
-    """Sign and return a JWT access token for `application`; the store keeps no copy.
+    """Sign and return a JWT access token for `application`, of which the store keeps no copy.
 
     With `user` it is a user token of that end user (`aut` APPLICATION_USER), else an
     application token whose subject is the application owner.

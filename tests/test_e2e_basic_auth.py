@@ -15,9 +15,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import Backend, GatewayProcess, Workspace, running_backend
 
+from addon import credentials_basic
 from addon.auth import AuthFailure, AuthRequest
 from addon.config import ApiConfig
 from addon.context import MessageContext
+from addon.credentials import hash_password, verify_password
 from addon.credentials_basic import BasicAuthenticator
 from addon.headers import TransportHeaders
 from addon.resources import compile_resource
@@ -263,3 +265,22 @@ def test_unknown_user_shown_as_fingerprint():
     summaries = " ".join(step.summary for step in ctx.trace)
     assert "Sup3rSecretPw" not in summaries
     assert "unknown user (hmac:" in summaries
+
+
+def test_password_checked_once(monkeypatch):
+    """PBKDF2 runs once per user and password, for wrong passwords too."""
+    stored = hash_password("right", iterations=1000)
+    calls = []
+
+    def counting(password, hashed):
+        calls.append(password)
+        return verify_password(password, hashed)
+
+    monkeypatch.setattr(credentials_basic, "verify_password", counting)
+    results = [
+        credentials_basic._password_matches("carol", password, stored)
+        for password in ("right", "wrong", "right", "wrong")
+    ]
+
+    assert results == [True, False, True, False]
+    assert calls == ["right", "wrong"]
