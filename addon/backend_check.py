@@ -119,7 +119,9 @@ def answer_internal_error(
     gateway: Gateway, flow: http.HTTPFlow, state: dict, ctx: Any
 ) -> None:
     """Respond 500 after a bug in a late step, so that nothing half-done is forwarded."""
-    logger.exception("gateway: unexpected error on flow %s; responded 500", flow.id)
+    logger.exception(
+        "gateway: unexpected error on flow %s, responded with 500", flow.id
+    )
     gateway.flows.pop(flow.id)
     state["outcome"] = outcomes.INTERNAL_ERROR
     flow.response = error_response(
@@ -139,7 +141,10 @@ def refresh_trace(gateway: Gateway, flow: http.HTTPFlow, state: dict, ctx: Any) 
 
 
 async def _connect(host: str, port: int) -> str | None:
-    """Open and close a TCP connection to host:port; return why it failed, or None."""
+    """Open and close a TCP connection to host:port.
+
+    Returns the reason of the failure, or None when the connection opened.
+    """
     try:
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), timeout=CONNECT_TIMEOUT
@@ -157,7 +162,7 @@ async def _connect(host: str, port: int) -> str | None:
 def repoint(request: http.Request, forward: Forward) -> None:
     """Point a request that the gateway already rewrote at another member's URL.
 
-    The Host header follows only when it names the old backend: a Host that a
+    The Host header follows only when it names the old backend, so a Host that a
     sequence set (REQUEST_HOST_HEADER) stays.
     """
     old = url.hostport(request.scheme, request.host, request.port)

@@ -2,10 +2,10 @@
 
 A sub-addon of the gateway whose async `request` hook runs after BackendCheck found
 the backend reachable. For an API with endpoint security `digest` it sends the request
-to the backend once, as the `<call>` of WSO2's template does, reads the challenge of the
-response, and sets `Authorization: Digest ...` on the flow, which mitmproxy then sends:
-the backend receives the request twice, as from WSO2. The first request runs in a
-thread, so the event loop goes on serving other flows.
+to the backend once, as the `<call>` of WSO2's template does, and reads the challenge of
+the response. It then sets `Authorization: Digest ...` on the flow, which mitmproxy
+sends, so the backend receives the request twice, as from WSO2. The first request runs
+in a thread, so the event loop goes on serving other flows.
 
 When the first request cannot reach the backend, the client gets WSO2's 101503 fault,
 as from a failed `<call>`.
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import http
+from mitmproxy.net.http import url
 
 from .backend_check import answer_internal_error, forwarded_flow, refresh_trace
 from .endpoint_digest import authorization, parse_challenge
@@ -39,7 +40,7 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class BackendDigest:
-    """Sub-addon: sets the Digest Authorization of endpoint security `digest`."""
+    """Sub-addon that sets the Digest Authorization of endpoint security `digest`."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -53,13 +54,13 @@ class BackendDigest:
         if security is None or security.type != "digest":
             return
         try:
-            await self._answer_challenge(flow, state, ctx, api, security)
+            await self._respond_to_challenge(flow, state, ctx, api, security)
         except Exception:
             # A bug here must not send the request on without its credentials.
             answer_internal_error(self.gateway, flow, state, ctx)
         refresh_trace(self.gateway, flow, state, ctx)
 
-    async def _answer_challenge(
+    async def _respond_to_challenge(
         self, flow: http.HTTPFlow, state: dict, ctx: Any, api: Any, security: Any
     ) -> None:
         request = flow.request
@@ -88,12 +89,13 @@ class BackendDigest:
             "route", f"endpoint security digest: the first request got status {status}"
         )
         if not challenges:
-            # NOTE: WSO2's mediator fails here and the flow stops without a response
-            # to the client; the gateway sends the request on unchanged instead.
+            # NOTE: The DigestAuthMediator that endpoint_digest follows fails here, and
+            # the client gets no response. Later carbon-apimgt versions respond 401
+            # "Unauthenticated at backend level". The gateway forwards it as is.
             logger.error(
-                "gateway: endpoint security digest of %s: the backend sent no "
-                "WWW-Authenticate header (status %s); the request goes on without "
-                "digest credentials",
+                "gateway: endpoint security digest of %s: missing WWW-Authenticate "
+                "header in the backend's response (status %s), so the request is "
+                "forwarded without digest credentials",
                 api.label,
                 status,
             )
@@ -106,8 +108,8 @@ class BackendDigest:
             challenge = parse_challenge(header)
         except ValueError as e:
             logger.error(
-                "gateway: endpoint security digest of %s: %s; the request goes on "
-                "without digest credentials",
+                "gateway: endpoint security digest of %s: %s, so the request is "
+                "forwarded without digest credentials",
                 api.label,
                 e,
             )
@@ -142,7 +144,7 @@ class BackendDigest:
 def first_request(
     request: http.Request, body: bytes, insecure: bool
 ) -> tuple[int, list[str]]:
-    """Send `request` to its backend once; return the status and the challenges.
+    """Send `request` to its backend once and return the status and the challenges.
 
     Raises OSError or http_client.HTTPException when the backend cannot be reached.
     """
@@ -162,6 +164,12 @@ def first_request(
         connection.putrequest(
             request.method, request.path, skip_host=True, skip_accept_encoding=True
         )
+        if "Host" not in request.headers:
+            # An HTTP/2 client sends :authority and no Host, but HTTP/1.1 requires Host.
+            host = request.host_header or url.hostport(
+                request.scheme, request.host, request.port
+            )
+            connection.putheader("Host", host)
         for name, value in request.headers.fields:
             if name.lower() not in _FRAMING:
                 connection.putheader(name.decode("latin-1"), value.decode("latin-1"))

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class BackendToken:
-    """Sub-addon: sets the token of endpoint security `oauth` before forwarding."""
+    """Sub-addon that sets the token of endpoint security `oauth` before forwarding."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -55,16 +55,16 @@ class BackendToken:
             token, cached = await get_token(security)
         except TokenError as e:
             logger.error(
-                "gateway: endpoint security oauth of %s: no token from %s: %s; "
-                "the request goes on without it, as WSO2 does",
+                "gateway: endpoint security oauth of %s: no token from %s (%s), so "
+                "the request is forwarded without one, as WSO2 does",
                 label,
                 security.token_url,
                 e,
             )
             ctx.record(
                 "route",
-                f"endpoint security oauth: no token ({e}); sent without a new "
-                "Authorization, as WSO2 does",
+                f"endpoint security oauth: no token ({e}), so the request is sent "
+                "without a new Authorization, as WSO2 does",
             )
             return
         value = "Bearer " + token

@@ -14,7 +14,7 @@ Facts from API Manager's API template (`velocity_template.xml`) and carbon-apimg
   MD5(HA1:nonce:nc:cnonce:qop:HA2) with a qop, else MD5(HA1:nonce:HA2).
 - `uri` is the endpoint's path followed by REST_URL_POSTFIX (the query included), nc is
   always 00000001 (the count lives in the message), and cnonce is a random 32-bit
-  number written as 16 hex digits.
+  number written as 16 hex digits. Later versions send 32 random bytes as 64 hex digits.
 - The header lists `username`, `realm`, `nonce`, `uri`, then `qop`, `nc`, `cnonce` with
   a qop, `algorithm` when the challenge named one, `response`, and `opaque` exactly as
   the challenge wrote it.
@@ -55,7 +55,7 @@ def parse_challenge(header: str) -> Challenge | None:
         if equals:
             values[key.strip()] = value.strip()
     if "realm" not in values or "nonce" not in values:
-        raise ValueError("the Digest challenge has no realm or nonce")
+        raise ValueError(f"the Digest challenge {header!r} has no realm or nonce")
     qop = _unquote(values.get("qop"))
     if qop not in (None, "auth", "auth-int"):
         qop = "auth"

@@ -75,7 +75,7 @@ class EndpointGroup:
 
     kind: str
     name: str
-    # `Endpoint` objects of config.py; typed loosely to keep this module below config.
+    # `Endpoint` objects of config.py, typed loosely because config imports this module.
     members: tuple[Any, ...]
     # Load balance only: whether a failed member makes the group try another one.
     failover: bool = True
@@ -114,7 +114,7 @@ class EndpointGroup:
     def after_failure(self, failed: int, tried: list[int]) -> int | None:
         """Suspend member `failed` and return the member to try next, or None.
 
-        `tried` lists the members this request already tried; none is tried twice.
+        `tried` lists the members this request already tried, so none is tried twice.
         """
         now = time.monotonic()
         self.state.suspended_until[failed] = now + SUSPEND_SECONDS
@@ -192,7 +192,8 @@ def parse_api_groups(
     Returns None for an `http` API, whose URLs the caller reads, else the production and
     sandbox groups, either of which may be None. Raises ConfigError naming the field.
     """
-    from .config import Endpoint, redact_url  # config imports this module
+    # Imported here because config imports this module.
+    from .config import Endpoint, redact_url
     from .fields import FieldReader
 
     reader = FieldReader(file, api, f"API {name!r}", tuple(api.keys()))

@@ -19,15 +19,17 @@ Facts from carbon-apimgt's `OAuthMediator`, `OAuthTokenGenerator` and `OAuthClie
 - When no token can be got, the mediator logs the error and the request goes on to the
   backend without a new `Authorization`: the client gets the backend's response.
 
-Differences, on purpose: the form body is URL-encoded (WSO2 appends the values as they
-are, which breaks on `&` or `=` in a password), and a failed refresh drops the cached
-token so that the next request makes a new grant (WSO2 keeps retrying the refresh).
+Differences, on purpose: the form body is URL-encoded, because WSO2 appends the values
+as they are, which breaks on `&` or `=` in a password. A failed refresh drops the cached
+token so that the next request makes a new grant, where WSO2 keeps retrying the refresh.
 
 Hardening: the token request follows no redirect and ignores proxy variables of the
 environment, so the client secret goes to the configured URL only. An `access_token`
 that is empty or has characters other than visible ASCII counts as no token, so that
 no CR, LF or NUL from the token endpoint reaches the backend's headers. Requests that
-waited for a fetch that failed share its failure instead of each trying again.
+waited for a fetch that failed share its failure instead of each trying again. A
+`token_url` with `user:password@` is rejected at load, so that no password reaches the
+log or the trace, which both show the token URL.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ MIN_REMAINING_SECONDS = 1.0
 # Seconds to wait for the token endpoint.
 TOKEN_TIMEOUT = 10.0
 
-# Form fields the gateway writes itself; custom parameters may not replace them.
+# Form fields that the gateway writes itself, so custom parameters may not replace them.
 RESERVED_PARAMETERS = frozenset(
     {"grant_type", "username", "password", "refresh_token", "scope"}
 )
@@ -91,7 +93,7 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 class TokenError(Exception):
-    """The token endpoint did not give a token; the message names the reason."""
+    """Failure to get a token from the token endpoint, with the reason as message."""
 
 
 @dataclass(slots=True)
@@ -159,11 +161,22 @@ class OAuthSecurity:
 
 
 def parse_oauth_security(file: str, owner: str, raw: Any) -> OAuthSecurity:
-    """Read an `endpoint_security` mapping of `type: oauth`; raise ConfigError."""
+    """Read an `endpoint_security` mapping of `type: oauth`.
+
+    Raises ConfigError naming the file, line and field.
+    """
     reader = FieldReader(file, raw, f"{owner} endpoint_security", OAUTH_FIELDS)
     grant_type = reader.choice("grant_type", GRANT_TYPES, "client_credentials")
     token_url = reader.string("token_url", required=True)
     parts = urllib.parse.urlsplit(token_url)
+    if parts.username is not None or parts.password is not None:
+        # The URL is not echoed, because its password would land in the error output.
+        raise reader.error(
+            "token_url",
+            "contains user:password@ credentials; remove them and set client_id and "
+            "client_secret (or client_secret_env), which the gateway sends as Basic "
+            "client authentication",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise reader.error(
             "token_url", f"{token_url!r} is not an http:// or https:// URL with a host"
@@ -222,7 +235,7 @@ async def get_token(security: OAuthSecurity) -> tuple[str, bool]:
     waiting_since = time.monotonic()
     async with cache.lock:
         if cache.failure is not None and cache.failed_at >= waiting_since:
-            # The fetch this request waited for failed: take its answer.
+            # The fetch this request waited for failed, so it gets the same error.
             raise cache.failure
         cached = cache.token
         if cached is not None and cached.usable(time.time()):
@@ -241,7 +254,10 @@ async def get_token(security: OAuthSecurity) -> tuple[str, bool]:
 
 
 def request_token(security: OAuthSecurity, refresh_token: str | None) -> CachedToken:
-    """POST a token request to the token URL and return the token; raise TokenError."""
+    """POST a token request to the token URL and return the token.
+
+    Raises TokenError when the response contains no usable token.
+    """
     credentials = f"{security.client_id}:{security.client_secret}".encode()
     body = urllib.parse.urlencode(security.form(refresh_token)).encode("ascii")
     request = urllib.request.Request(
@@ -266,7 +282,9 @@ def request_token(security: OAuthSecurity, refresh_token: str | None) -> CachedT
         reason = getattr(e, "reason", e)
         raise TokenError(f"the token URL could not be reached: {reason}") from None
     except http.client.HTTPException as e:
-        raise TokenError(f"the token URL did not answer in HTTP: {e!r}") from None
+        raise TokenError(
+            f"the token URL sent a response that is not HTTP: {e!r}"
+        ) from None
     if status != 200:
         raise TokenError(f"the token URL returned status {status}")
 

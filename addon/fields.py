@@ -111,7 +111,7 @@ class FieldReader:
     def secret(self, field: str) -> str:
         """Read a secret from `field`, or from the environment variable in `<field>_env`.
 
-        One of the two is required; the variable is read once, at load.
+        One of the two is required. The variable is read once, at load.
         """
         env_field = f"{field}_env"
         if self.has(field) and self.has(env_field):

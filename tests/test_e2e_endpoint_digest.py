@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import TOKEN_EXCHANGE
+from mitmproxy import http
 
+from addon.backend_digest import first_request
 from addon.endpoint_digest import Challenge, authorization, parse_challenge
 
 REALM = "backend@test"
@@ -47,7 +49,7 @@ def test_rfc2617_example_response():
 
 
 def test_challenge_choices_as_wso2():
-    """Several qop values count as auth; an unknown algorithm counts as MD5."""
+    """Several qop values count as auth, and an unknown algorithm counts as MD5."""
     challenge = parse_challenge(
         'Digest realm="r", nonce="n", qop="auth,auth-int", algorithm="SHA-256"'
     )
@@ -65,7 +67,7 @@ def test_challenge_without_nonce():
 
 
 def test_md5_sess_and_auth_int():
-    """MD5-sess folds the nonces into HA1; auth-int hashes the body into HA2."""
+    """MD5-sess folds the nonces into HA1, and auth-int hashes the body into HA2."""
     challenge = Challenge("r", "n", "auth-int", None, "MD5-sess")
 
     value = authorization(challenge, "u", "p", "POST", "/x", b"{}", "c")
@@ -120,6 +122,7 @@ def digest_backend():
                     {
                         "method": self.command,
                         "path": self.path,
+                        "host": self.headers.get("Host"),
                         "authorization": authorization,
                         "body": body,
                     }
@@ -148,6 +151,20 @@ def digest_backend():
     server.server_close()
 
 
+def test_first_request_host_from_authority(digest_backend):
+    """An HTTP/2 request has no Host: the HTTP/1.1 `<call>` sends its authority."""
+    authority = digest_backend.url.removeprefix("http://")
+    request = http.Request.make("GET", f"{digest_backend.url}/store/items")
+    request.http_version = "HTTP/2.0"
+    request.authority = authority
+
+    status, challenges = first_request(request, b"", insecure=False)
+
+    assert status == 401
+    assert challenges == [CHALLENGE]
+    assert digest_backend.requests[0]["host"] == authority
+
+
 def start(workspace, backend: DigestBackend):
     workspace.write_sequence("TokenExchange", TOKEN_EXCHANGE)
     workspace.write_config(
@@ -164,7 +181,7 @@ def start(workspace, backend: DigestBackend):
 
 
 def test_digest_get_answered(workspace, digest_backend):
-    """The first request draws the challenge; the second carries a valid digest."""
+    """The first request draws the challenge, and the second has a valid digest."""
     gateway, token = start(workspace, digest_backend)
 
     response = gateway.request(
@@ -202,7 +219,7 @@ def test_digest_post_sends_body_twice(workspace, digest_backend):
 
 
 def test_digest_replaces_sequence_authorization(workspace, digest_backend):
-    """The first request carries what the sequence set; the digest then replaces it."""
+    """The first request carries what the sequence set, then the digest replaces it."""
     gateway, token = start(workspace, digest_backend)
 
     gateway.request(

@@ -78,7 +78,7 @@ def test_round_robin_order(workspace, backends):
         f"    production_endpoint: [{a}/, {b}/, {c}/]\n",
     )
 
-    assert call(gateway, token, 7) == [401] * 7  # the backends want Bearer 1234
+    assert call(gateway, token, 7) == [401] * 7  # the backends accept only Bearer 1234
 
     assert served_by(backends) == [0, 1, 2, 0, 1, 2, 0]
 
@@ -164,7 +164,7 @@ def test_load_balance_fails_over(workspace, backends):
 
     assert call(gateway, token, 4) == [401] * 4
 
-    # Member 0 fails over to 1; 2; 0 is suspended, so 1; 2.
+    # Member 0 fails over to 1, then 2 serves. Member 0 is suspended, so 1 and 2 follow.
     assert served_by(backends) == [0, 1, 0, 1]
 
 
@@ -248,7 +248,7 @@ def test_config_errors_name_field(tmp_path, fields, line, message):
 
 
 def test_config_error_stops_start(workspace):
-    """mitmdump does not start on an invalid endpoint group and says why."""
+    """mitmdump does not start on an invalid endpoint group and prints why."""
     workspace.write_config(
         "apis:\n  - name: Orders\n    context: /orders\n    version: v1\n"
         + CONFIG_ERRORS[0][0]

@@ -1,7 +1,7 @@
 """End to end: endpoint security `oauth` through a real mitmdump.
 
 A small token endpoint on 127.0.0.1 records each token request and responds with
-numbered tokens; the recording backend shows what the gateway sent. Each test names
+numbered tokens. The recording backend shows what the gateway sent. Each test names
 the behaviour of WSO2's OAuthMediator it pins.
 """
 
@@ -33,7 +33,7 @@ SCOPES = (
 
 @dataclass
 class TokenEndpoint:
-    """A token URL that records requests; `replies` overrides the default responses.
+    """A token URL that records requests, where `replies` overrides the responses.
 
     The default response to the n-th request is the token `tok-n`.
     """
@@ -136,12 +136,12 @@ def call(gateway, token: str) -> int:
 
 
 def test_token_fetched_once_and_reused(workspace, backend, token_endpoint):
-    """The token is cached and reused while it is valid; one token request in all."""
+    """The token is cached and reused while it is valid: one token request in all."""
     gateway, token = start(workspace, backend, token_endpoint, SCOPES)
 
     statuses = [call(gateway, token) for _ in range(3)]
 
-    assert statuses == [401, 401, 401]  # the tutorial backend wants Bearer 1234
+    assert statuses == [401, 401, 401]  # the tutorial backend accepts only Bearer 1234
     assert len(token_endpoint.requests) == 1
     received = [r.header("Authorization") for r in backend.take()]
     assert received == ["Bearer tok-1"] * 3
@@ -209,7 +209,7 @@ def test_token_refreshed_with_refresh_token(workspace, backend, token_endpoint):
 
 
 def test_token_without_expiry_not_cached(workspace, backend, token_endpoint):
-    """An answer without expires_in is used once: WSO2 caches only tokens that expire."""
+    """A response without expires_in is used once: WSO2 caches only expiring tokens."""
     token_endpoint.expires_in = None
     gateway, token = start(workspace, backend, token_endpoint)
 
@@ -245,7 +245,7 @@ def test_token_failure_sends_without_token(workspace, backend, token_endpoint):
 
     status = call(gateway, token)
 
-    assert status == 401  # the backend's own answer
+    assert status == 401  # the backend's own response
     [request] = backend.take()
     assert request.header("Authorization") == "Bearer from-sequence"
     assert wait_for(lambda: "no token from" in gateway.log)
@@ -253,7 +253,7 @@ def test_token_failure_sends_without_token(workspace, backend, token_endpoint):
 
 
 def test_token_never_logged(workspace, backend, token_endpoint):
-    """Neither the token nor the client secret appears in the log; a fingerprint does."""
+    """Neither the token nor the client secret is in the log, but a fingerprint is."""
     token_endpoint.replies = [(200, {"access_token": "very-secret-token", "expires_in": 60})]
     gateway, token = start(workspace, backend, token_endpoint)
 
@@ -309,7 +309,7 @@ def test_token_request_ignores_proxy_variables(
 
 
 def test_token_endpoint_not_speaking_http(workspace, backend, token_endpoint):
-    """A token URL that answers without HTTP is a token failure, not a 500."""
+    """A token URL that responds without HTTP is a token failure, not a 500."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -326,8 +326,8 @@ def test_token_endpoint_not_speaking_http(workspace, backend, token_endpoint):
     finally:
         listener.close()
 
-    assert status == 401  # the backend's own answer
-    assert wait_for(lambda: "did not answer in HTTP" in gateway.log), gateway.log
+    assert status == 401  # the backend's own response
+    assert wait_for(lambda: "a response that is not HTTP" in gateway.log), gateway.log
 
 
 def test_waiters_share_a_failed_fetch(monkeypatch):
@@ -399,6 +399,14 @@ OAUTH_CONFIG_ERRORS = [
         "API 'Orders' endpoint_security: field 'client_secret_env' names environment "
         "variable 'NOT_SET_ANYWHERE', which is not set",
     ),
+    (
+        "      type: oauth\n      token_url: http://svc:url-pw@127.0.0.1:1/t\n"
+        "      client_id: c\n      client_secret: s\n",
+        8,
+        "API 'Orders' endpoint_security: field 'token_url' contains user:password@ "
+        "credentials; remove them and set client_id and client_secret (or "
+        "client_secret_env), which the gateway sends as Basic client authentication",
+    ),
 ]
 
 
@@ -417,3 +425,4 @@ def test_oauth_config_errors(tmp_path, fields, line, message):
 
     assert raised.value.line == line
     assert str(raised.value).endswith(message), str(raised.value)
+    assert "url-pw" not in str(raised.value)
