@@ -42,40 +42,40 @@ class AccessRateController:
     """Access counts per caller key in windows that open at the first access."""
 
     def __init__(self) -> None:
-        # key -> [window start, window end, count]
+        # key -> [window end, count]
         self._windows: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def can_access(
         self, key: str, limit: int, seconds: int, now: float, *, count: bool = True
     ) -> Decision:
-        """Decide whether `key` may make one more access; count it when allowed.
+        """Decide whether `key` may make one more access, and count it when allowed.
 
         With `count` False nothing changes, and the decision is the one a real access
         would get.
         """
         with self._lock:
             window = self._windows.get(key)
-            if window is None or now >= window[1]:
+            if window is None or now >= window[0]:
                 if count:
-                    self._windows[key] = [now, now + seconds, 1]
+                    self._windows[key] = [now + seconds, 1]
                     self._prune(now)
                 return Decision(True, 1, now + seconds)
-            used = int(window[2])
+            used = int(window[1])
             if used >= limit:
-                return Decision(False, used, window[1])
+                return Decision(False, used, window[0])
             if count:
-                window[2] = used + 1
-            return Decision(True, used + 1, window[1])
+                window[1] = used + 1
+            return Decision(True, used + 1, window[0])
 
     def _prune(self, now: float) -> None:
         if len(self._windows) > _PRUNE_ABOVE:
-            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+            self._windows = {k: w for k, w in self._windows.items() if w[0] > now}
 
 
 @dataclass(frozen=True, slots=True)
 class MaxTps:
-    """An API's backend hard limit in requests per second per key type (None: none)."""
+    """An API's backend hard limit in requests per second, or None, per key type."""
 
     production: int | None = None
     sandbox: int | None = None

@@ -124,12 +124,16 @@ class BlockingConditions:
 
     def match(self, keys: BlockingKeys) -> BlockingCondition | None:
         """Return the first enabled condition that blocks a request with `keys`."""
-        lookups = [("API", keys.api_context), ("USER", keys.user)]
-        if keys.application is not None:
-            lookups.insert(1, ("APPLICATION", keys.application))
-        lookups.append(("IP", keys.client_ip))
-        for lookup in lookups:
-            condition = self._exact.get(lookup)
+        lookups = (
+            ("API", keys.api_context),
+            ("APPLICATION", keys.application),
+            ("USER", keys.user),
+            ("IP", keys.client_ip),
+        )
+        for kind, value in lookups:
+            if value is None:
+                continue
+            condition = self._exact.get((kind, value))
             if condition is not None:
                 return condition
         for condition in self._addresses:
@@ -139,7 +143,7 @@ class BlockingConditions:
 
 
 def address_number(text: str) -> int:
-    """Return an IPv4 or IPv6 address as a number; 0 when it does not parse."""
+    """Return an IPv4 or IPv6 address as an integer, or 0 when it does not parse."""
     try:
         return int(ipaddress.ip_address(text.strip()))
     except ValueError:
@@ -149,8 +153,8 @@ def address_number(text: str) -> int:
 def unmapped(address: str) -> str:
     """Return an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address.
 
-    A dual-stack listener reports IPv4 clients in this form; the JVM under WSO2 reports
-    them as IPv4 addresses.
+    A dual-stack listener reports IPv4 clients in this form, while the JVM under WSO2
+    reports them as plain IPv4 addresses.
     """
     try:
         parsed = ipaddress.ip_address(address)
@@ -217,7 +221,7 @@ def parse_blocking_conditions(file: str, raw: Any) -> BlockingConditions:
             raise ConfigError(
                 f"blocking_conditions[{index}]: the condition {condition.describe()} "
                 f"is already defined (line {first.line}); WSO2 keeps one condition "
-                "per type and value",
+                "per type and value, so remove one of them",
                 file=file,
                 line=condition.line,
             )
@@ -276,7 +280,9 @@ def _parse_address_condition(
     end = _address(reader, "ending_ip")
     if start.version != end.version:
         raise reader.error(
-            "ending_ip", f"is IPv{end.version} but starting_ip is IPv{start.version}"
+            "ending_ip",
+            f"is IPv{end.version} but starting_ip is IPv{start.version}; give both "
+            "addresses in the same IP version",
         )
     if int(start) >= int(end):
         raise reader.error(
@@ -296,7 +302,10 @@ def _address(
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
-        raise reader.error(name, f"{text!r} is not an IPv4 or IPv6 address") from None
+        raise reader.error(
+            name, f"{text!r} is not an IPv4 or IPv6 address; give one "
+            "such as 192.0.2.1 or 2001:db8::1"
+        ) from None
 
 
 def check_api_contexts(

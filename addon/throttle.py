@@ -71,9 +71,9 @@ BURST_REASONS = {
         "900807",
         "You have exceeded your quota",
     ),
-    # NOTE: only the code is confirmed (APIThrottleConstants). The ThrottleHandler code
-    # that checks this level was not read, so the description, the place right after
-    # the application quota and the missing next access time are unverified.
+    # NOTE: only the code 900809 is confirmed (APIThrottleConstants). The description,
+    # the check right after the application quota and the missing next access time
+    # are unverified against ThrottleHandler.
     "APPLICATION_LIMIT_EXCEEDED": (
         "APPLICATION_BURST_LIMIT_EXCEED",
         "900809",
@@ -238,9 +238,10 @@ def throttle(
 ) -> None:
     """Count the request, or raise the throttle-out error of the first limit it is over.
 
-    `rates` keeps the burst and hard limit windows; they count an allowed access at
-    once, as Synapse does. With `count` False (a dry run) the limits are checked but
-    nothing is counted.
+    `rates` contains the burst and hard limit windows, which count an allowed access
+    at once, as Synapse does. Without `rates` a fresh controller is used, so those
+    windows see this call only and never reject it. With `count` False (a dry run)
+    the limits are checked but nothing is counted.
     """
     rates = rates if rates is not None else AccessRateController()
     bursts: list[tuple[Level, Decision]] = []
@@ -290,15 +291,18 @@ def _burst_key(level: Level) -> str:
     return f"burst:{level.key}:{burst.requests}/{burst.window_seconds}"
 
 
-def _lets_through(ctx: MessageContext, level: Level, what: str) -> bool:
-    """Return True, after recording it, when a subscription tier lets calls through."""
+def _lets_through(ctx: MessageContext, level: Level, limit_name: str) -> bool:
+    """Mark and record a call let through by a soft subscription tier over its limit.
+
+    Return False, and change nothing, for any other level or tier.
+    """
     tier = level.tier
     if level.reason != "SUBSCRIPTION_LIMIT_EXCEEDED" or tier.stop_on_quota_reach:
         return False
     ctx.properties["isThrottleOutIgnored"] = True
     ctx.record(
         "throttle",
-        f"subscription tier {tier.name} over its {what}, let through without "
+        f"subscription tier {tier.name} over its {limit_name}, let through without "
         "checking or counting further (stop_on_quota_reach false)",
     )
     return True
@@ -359,7 +363,9 @@ def burst_out(ctx: MessageContext, level: Level, decision: Decision) -> GatewayE
         f"{burst.window_seconds}s) used up until "
         f"{next_access_text(decision.window_end)}: {code}",
     )
-    return _throttle_error(ctx, reason, code, "Message throttled out", description, 429)
+    return _throttle_error(
+        ctx, reason, code, "Message throttled out", description, 429
+    )
 
 
 def hard_limit_out(

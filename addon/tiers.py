@@ -106,10 +106,11 @@ def parse_tiers(file: str, raw: Any) -> TierTable:
     for level in LEVELS:
         field = f"{level}_tiers"
         for index, entry in enumerate(section.mapping_list(field), start=1):
-            tier = _parse_tier(file, entry, f"throttling.{field}[{index}]", level)
+            owner = f"throttling.{field}[{index}]"
+            tier = _parse_tier(file, entry, owner, level)
             if tier.name in DEFAULT_TIERS[level]:
                 raise ConfigError(
-                    f"throttling.{field}[{index}]: tier {tier.name!r} is a WSO2 default "
+                    f"{owner}: tier {tier.name!r} is a WSO2 default "
                     "tier; give the custom tier another name",
                     file=file,
                     line=getattr(entry, "line", None),
@@ -134,15 +135,15 @@ def _parse_tier(file: str, raw: Any, owner: str, level: str) -> Tier:
 
 
 def _parse_burst(reader: FieldReader, level: str) -> BurstLimit | None:
-    """Read the burst control fields; both are needed unless the count is 0."""
+    """Read the burst control fields: a count and a unit, or a count of 0 for none."""
     present = [field for field in BURST_FIELDS if reader.has(field)]
     if not present:
         return None
     if level == "api":
         raise reader.error(
             present[0],
-            "is not accepted on an API tier: WSO2's advanced policies have no burst "
-            "control; set it on a subscription or application tier",
+            "is not accepted on an API tier because WSO2's advanced policies have no "
+            "burst control; set it on a subscription or application tier",
         )
     count = reader.integer("rate_limit_count", None, minimum=0)
     if count is None:

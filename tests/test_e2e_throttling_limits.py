@@ -2,7 +2,8 @@
 
 Burst windows open at a caller's first access (Synapse's access-rate controller), so
 per-minute bursts are hit at once and only the per-second cases wait, for about a
-second. Each test uses its own application, so counters never mix.
+second. Each test uses its own application, and each API with `max_tps` serves one
+test, so counters never mix.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def world(tmp_path_factory, confdir):
 def test_subscription_burst_429_900807(world):
     """Subscription burst control: 429 900807 without nextAccessTime or Retry-After."""
     token = world.app("BurstApp", tier="BurstTwo")
-    assert world.statuses("/plain/v1/a", token, 2) == [401, 401]  # backend answers
+    assert world.statuses("/plain/v1/a", token, 2) == [401, 401]  # from the backend
     world.backend.take()
 
     response = world.get("/plain/v1/a", token, {"Custom": "Bearer 1234"})
@@ -362,7 +363,7 @@ def test_3x_blocked_amt_fault(legacy):
     )
 
 
-def test_3x_burst_amt_fault_without_next_access(legacy):
+def test_3x_burst_fault_without_next_access(legacy):
     """3.x: subscription burst 900807 has no nextAccessTime element."""
     token = legacy.app("Burst3x", api="Other", tier="BurstOne")
     legacy.get("/other/v1/a", token)

@@ -105,7 +105,7 @@ from addon.throttle import HardLimit, InMemoryCounters, levels_for, throttle
         ),
     ],
 )
-def test_bad_limit_field_names_line_and_field(tmp_path, text, line, expected):
+def test_bad_limit_field_names_location(tmp_path, text, line, expected):
     """Bad burst or blocking fields stop the load at their file, line and field."""
     with pytest.raises(ConfigError) as raised:
         load(tmp_path, text + API)
@@ -251,7 +251,7 @@ def test_soft_subscription_skips_later_levels(tmp_path):
     assert "let through without checking or counting further" in ctx.trace[-1].summary
 
 
-def test_hard_limit_last_and_counted_per_second(tmp_path):
+def test_hard_limit_checked_last_per_second(tmp_path):
     """The hard limit is checked after every level; a rejected call is not counted."""
     levels, ctx = _levels(tmp_path, "Unlimited", "Unlimited")
     counters, rates = InMemoryCounters(), AccessRateController()
@@ -296,6 +296,21 @@ def test_blocking_match_by_kind():
         "APPLICATION"
     )
     assert table.match(_keys(api_context="/x/v1", user="eve@carbon.super")).kind == (
+        "USER"
+    )
+
+
+def test_blocking_match_anonymous_caller():
+    """A caller without an application skips APPLICATION conditions only."""
+    table = BlockingConditions(
+        (
+            BlockingCondition("APPLICATION", "admin:Bad"),
+            BlockingCondition("USER", "eve@carbon.super"),
+        )
+    )
+
+    assert table.match(_keys(application=None)) is None
+    assert table.match(_keys(application=None, user="eve@carbon.super")).kind == (
         "USER"
     )
 
@@ -396,7 +411,7 @@ def test_blocked_flow_comment_names_condition(tmp_path):
     ],
 )
 def test_shape_errors_name_line(tmp_path, text, line, message):
-    """A field of the wrong shape names its line and says what it takes."""
+    """A field of the wrong shape names its line and the accepted shape."""
     (tmp_path / "sequences").mkdir()
     (tmp_path / "gateway.yaml").write_text(text)
 
