@@ -83,7 +83,8 @@ def set_cors_properties(
 
 # The values of `_config_values` by the identity of their API and resource. Each
 # entry keeps its API and resource alive, so no other object can take over their
-# ids while the entry exists.
+# ids while the entry exists. Entries of configs replaced by a reload stay until the
+# cache reaches its maximum size and is cleared.
 _config_values_cache: dict[
     tuple[int, int], tuple[ApiConfig, Resource | None, str, str | None]
 ] = {}
@@ -93,8 +94,8 @@ MAX_CACHED_CONFIG_VALUES = 1024
 def _config_values(api: ApiConfig, resource: Resource | None) -> tuple[str, str | None]:
     """Return Allow-Methods and Allow-Headers as the config sets them.
 
-    Allow-Headers is None when the API allows `*`: then the request's
-    Access-Control-Request-Headers is echoed. Both depend on the config only, so each
+    Allow-Headers is None when the API allows `*`, because the caller then echoes the
+    request's Access-Control-Request-Headers. Both depend on the config only, so each
     pair of API and resource computes them once.
     """
     key = (id(api), id(resource))

@@ -167,9 +167,12 @@ class TransportHeaders:
         """
         fields = []
         for key, (name, value) in self._items.items():
-            if key in dropped or not isinstance(value, str):
+            if key in dropped:
                 continue
+            # Replaced first: a typed value that `replaced` names is sent as a string.
             value = replaced.get(key, value)
+            if not isinstance(value, str):
+                continue
             fields.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
         name, value = appended
         fields.append((name.encode("latin-1"), value.encode("latin-1", "replace")))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from secrets import token_bytes
@@ -46,21 +47,10 @@ HeaderFields = Iterable[tuple[bytes, bytes]]
 # The key of the header-value fingerprints; new in every gateway process.
 _FINGERPRINT_KEY = token_bytes(32)
 
-
-def _hmac_states(key: bytes) -> tuple[Any, Any]:
-    """Return SHA-256 states that have absorbed the HMAC inner and outer key pads.
-
-    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) (RFC 2104). Copying the two
-    absorbed states costs less than half of what `hmac.new` costs per value, which
-    sets up OpenSSL's HMAC context anew each time.
-    """
-    padded = key.ljust(hashlib.sha256().block_size, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
-    return inner, outer
-
-
-_FINGERPRINT_INNER, _FINGERPRINT_OUTER = _hmac_states(_FINGERPRINT_KEY)
+# An HMAC that has absorbed the key. Copying it per value costs about 1.2 µs against
+# 1.7 µs for `hmac.new`, which sets up the key anew (Python 3.11, this project's
+# 2-core x86_64 VM).
+_FINGERPRINT_HMAC = hmac.new(_FINGERPRINT_KEY, digestmod=hashlib.sha256)
 
 # Left out of the header difference. mitmproxy's reverse mode replaces the client's Host
 # with the reverse target's before any hook runs, so the client's value is unknown, and
@@ -78,20 +68,27 @@ def credential_part(value: str) -> str:
 
 def value_fingerprint(value: str) -> str:
     """Return the keyed fingerprint of a header value, stable within this process."""
-    inner = _FINGERPRINT_INNER.copy()
-    inner.update(value.encode("utf-8"))
-    outer = _FINGERPRINT_OUTER.copy()
-    outer.update(inner.digest())
-    return "hmac:" + outer.hexdigest()[:8]
+    digest = _FINGERPRINT_HMAC.copy()
+    digest.update(value.encode("utf-8"))
+    return "hmac:" + digest.hexdigest()[:8]
 
 
 def masked(name: str, value: str) -> str:
     """Return header `name`'s value as the trace shows it."""
     if not is_secret_header(name):
         return value
+    return _masked_secret(value, {})
+
+
+def _masked_secret(value: str, fingerprints: dict[str, str]) -> str:
+    """Mask a secret header value, caching its fingerprint in `fingerprints`."""
     if not value:
         return ""
-    return f"{mask(value)} ({value_fingerprint(credential_part(value))})"
+    credential = credential_part(value)
+    fingerprint = fingerprints.get(credential)
+    if fingerprint is None:
+        fingerprint = fingerprints[credential] = value_fingerprint(credential)
+    return f"{mask(value)} ({fingerprint})"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -139,18 +136,10 @@ def _shown_values(
     """Decode `values` and mask them as `masked` does, reusing `fingerprints`."""
     if not secret:
         return [raw_value.decode("latin-1") for raw_value in values]
-    masked_values = []
-    for raw_value in values:
-        value = raw_value.decode("latin-1")
-        if not value:
-            masked_values.append("")
-            continue
-        credential = credential_part(value)
-        fingerprint = fingerprints.get(credential)
-        if fingerprint is None:
-            fingerprint = fingerprints[credential] = value_fingerprint(credential)
-        masked_values.append(f"{mask(value)} ({fingerprint})")
-    return masked_values
+    return [
+        _masked_secret(raw_value.decode("latin-1"), fingerprints)
+        for raw_value in values
+    ]
 
 
 def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, Any]]:
@@ -163,7 +152,7 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
     after = _grouped(backend)
     # A credential often occurs twice (a header moved to another name keeps its
     # value), and its keyed fingerprint is the costly part of masking it.
-    memo: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     changes: list[dict[str, Any]] = []
     for key, (name, secret, values) in before.items():
         found = after.get(key)
@@ -177,8 +166,8 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
             {
                 "name": name,
                 "change": change,
-                "client": _shown_values(secret, values, memo),
-                "backend": _shown_values(secret, new_values, memo),
+                "client": _shown_values(secret, values, fingerprints),
+                "backend": _shown_values(secret, new_values, fingerprints),
             }
         )
     for key, (name, secret, values) in after.items():
@@ -188,7 +177,7 @@ def header_diff(client: HeaderFields, backend: HeaderFields) -> list[dict[str, A
                     "name": name,
                     "change": "added",
                     "client": [],
-                    "backend": _shown_values(secret, values, memo),
+                    "backend": _shown_values(secret, values, fingerprints),
                 }
             )
     return changes
@@ -290,14 +279,16 @@ def remember_steps(
     header_lists: tuple[HeaderFields, ...],
     targets: tuple[str, ...],
 ) -> None:
-    """Keep `steps`, built from `ctx` and the secrets of these headers and targets."""
+    """Store `steps` on `ctx` with the header lists and targets that redacted them."""
     ctx.shown_steps = ShownSteps(
         steps, len(steps), len(ctx.trace), header_lists, targets
     )
 
 
-def client_side(ctx: MessageContext, client: Any) -> tuple[HeaderFields, tuple[str, ...]]:
-    """Return the client's header fields and request target, whose secrets a trace hides.
+def client_side(
+    ctx: MessageContext, client: Any
+) -> tuple[HeaderFields, tuple[str, ...]]:
+    """Return the client's header fields and request target, for redacting a trace.
 
     `client` is the flow's remembered client request. When it has dropped out of that
     memory (a slow backend and many newer flows), the lists kept with the request
@@ -319,9 +310,10 @@ def redacted_steps(
     """Return `ctx`'s trace steps with the secrets of these headers and targets blanked.
 
     When the trace has no new step and the header lists are the very objects the
-    kept steps were built from, the kept list is returned: recomputing it would give
-    an equal list. The header lists are compared by identity because mitmproxy
-    replaces a field tuple when headers change and never changes one in place.
+    kept steps were built from, the kept list is returned, because recomputing it
+    would give an equal list. The header lists are compared by identity, which is
+    enough because mitmproxy keeps the fields in an immutable tuple and replaces the
+    tuple when the headers change.
     """
     shown = ctx.shown_steps
     if (

@@ -51,10 +51,10 @@ def test_cors_star_echoes_request_headers():
     """Allow-Headers `*` echoes each request's Access-Control-Request-Headers."""
     api = api_with(CorsSettings(allow_headers=("*",)))
 
-    asked = properties_for(api, ("Access-Control-Request-Headers", "X-One"))
+    requested = properties_for(api, ("Access-Control-Request-Headers", "X-One"))
     other = properties_for(api, ("Access-Control-Request-Headers", "X-Two"))
     none = properties_for(api)
 
-    assert asked[ALLOW_HEADERS] == "X-One"
+    assert requested[ALLOW_HEADERS] == "X-One"
     assert other[ALLOW_HEADERS] == "X-Two"
     assert ALLOW_HEADERS not in none

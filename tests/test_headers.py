@@ -54,3 +54,20 @@ def test_to_fields_replacing_matches_copy_and_edit():
 
     assert result == expected.to_fields()
     assert result[-2] == (b"User-Agent", b"Synapse")
+
+
+def test_to_fields_replacing_typed_value():
+    """A typed Host that a mediator left in the map is still replaced and sent."""
+    headers = TransportHeaders.from_fields(fields(("Host", "client"), ("X", "1")))
+    headers.set("Host", 5)
+    expected = headers.copy()
+    expected.remove("User-Agent", excess=True)
+    expected.set("User-Agent", "Synapse")
+    expected.set("Host", "backend:80")
+
+    result = headers.to_fields_replacing(
+        frozenset({"user-agent"}), {"host": "backend:80"}, ("User-Agent", "Synapse")
+    )
+
+    assert result == expected.to_fields()
+    assert (b"Host", b"backend:80") in result

@@ -177,7 +177,7 @@ def test_reader_checks_file_at_most_once_a_second(db, monkeypatch):
     assert calls == []
 
 
-def test_user_passwords_are_stored_as_salted_hashes(tmp_path):
+def test_user_passwords_stored_hashed(tmp_path):
     """Basic-auth users: the store keeps a PBKDF2 hash per user, never the password."""
     path = tmp_path / "gateway.db"
     with Registry(path, create=True) as registry:
@@ -187,7 +187,8 @@ def test_user_passwords_are_stored_as_salted_hashes(tmp_path):
 
     assert b"looking-glass" not in path.read_bytes()
     record = TokenStore(path).lookup_user("alice")
-    assert record is not None and record.roles == ("hr",)
+    assert record is not None
+    assert record.roles == ("hr",)
     assert verify_password("looking-glass", record.password_hash)
     assert not verify_password("wonderland", record.password_hash)
     with Registry(path) as registry:
