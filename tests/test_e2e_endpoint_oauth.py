@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import socket
 import threading
 import time
@@ -315,7 +316,15 @@ def test_token_endpoint_not_speaking_http(workspace, backend, token_endpoint):
     def serve() -> None:
         connection, _ = listener.accept()
         with connection:
-            connection.recv(65536)
+            # Read the whole token request first: closing on unread bytes would reset
+            # the connection, which the gateway reports as unreachable instead.
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += connection.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < length:
+                body += connection.recv(65536)
             connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
 
     threading.Thread(target=serve, daemon=True).start()
